@@ -1,0 +1,126 @@
+# pagebus — one plain GNU Makefile. Objects live under $(BUILD) (default build/);
+# `make asan` reuses every rule with BUILD=build/asan and sanitizer flags.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+BUILD    ?= build
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+V        ?= 0
+ifeq ($(V),0)
+Q := @
+else
+Q :=
+endif
+
+VERSION  := 0.1.0
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
+CFLAGS   ?= -O2 -g
+SANFLAGS ?=
+ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) $(SANFLAGS) -fPIC -fvisibility=hidden \
+              -D_GNU_SOURCE -I. -Iclient -Iuring -Ibus -MMD -MP
+LDFLAGS  ?=
+ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
+LIBS     := -luring -lpthread
+
+# Sources, by module folder. main() lives only in files named after their binary.
+CLIENT_MAINS := client/pagebus.c
+BUS_MAINS    := bus/pagebusd.c
+BENCH_MAINS  := $(wildcard bench/pagebus-*.c)
+CLIENT_SRCS  := $(filter-out $(CLIENT_MAINS),$(wildcard client/*.c))
+URING_SRCS   := $(wildcard uring/*.c)
+BUS_SRCS     := $(filter-out $(BUS_MAINS),$(wildcard bus/*.c))
+TEST_SRCS    := $(wildcard tests/test_*.c)
+TEST_HELPERS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+LIBPAGEBUS_A  := $(BUILD)/libpagebus.a
+LIBPAGEBUS_SO := $(BUILD)/libpagebus.so
+LIBURING_A    := $(BUILD)/libpburing.a
+LIBBUS_A      := $(BUILD)/libbus.a
+INTERNAL_LIBS := $(LIBBUS_A) $(LIBURING_A) $(LIBPAGEBUS_A)
+
+BINS  := $(BUILD)/pagebusd $(patsubst bench/%.c,$(BUILD)/%,$(BENCH_MAINS))
+ifneq ($(wildcard $(CLIENT_MAINS)),)
+BINS  += $(BUILD)/pagebus
+endif
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+
+.PHONY: all test check asan run install clean deps
+all: $(BINS) $(LIBPAGEBUS_A) $(LIBPAGEBUS_SO) $(TESTS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBPAGEBUS_A): $(call obj,$(CLIENT_SRCS))
+$(LIBURING_A): $(call obj,$(URING_SRCS))
+$(LIBBUS_A): $(call obj,$(BUS_SRCS))
+$(BUILD)/%.a:
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBPAGEBUS_SO): $(call obj,$(CLIENT_SRCS)) client/libpagebus.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,libpagebus.so.0 -Wl,--version-script=client/libpagebus.map \
+		$(ALL_LDFLAGS) -o $@ $(call obj,$(CLIENT_SRCS)) $(LIBS)
+
+$(BUILD)/pagebusd: $(call obj,$(BUS_MAINS)) $(INTERNAL_LIBS)
+$(BUILD)/pagebus: $(call obj,$(CLIENT_MAINS)) $(INTERNAL_LIBS)
+$(BUILD)/pagebus-%: $(BUILD)/bench/pagebus-%.o $(INTERNAL_LIBS)
+$(BINS):
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(INTERNAL_LIBS) $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(call obj,$(TEST_HELPERS)) $(INTERNAL_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(INTERNAL_LIBS) -lcmocka $(LIBS)
+
+# Build-time and test-time packages (Debian names). `make deps` installs only what is
+# missing, and only as root; otherwise it prints the exact command and fails.
+DEB_PKGS := gcc make liburing-dev libbpf-dev libcmocka-dev clang llvm bpftool pkg-config kcat
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "make deps: missing packages:$$missing"; \
+		echo "make deps: run as root: apt-get update && apt-get install -y$$missing"; exit 1; \
+	fi; \
+	echo "make deps: installing$$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory check
+
+check: all
+	$(Q)BUILD=$(BUILD) tests/run-tests.sh $(TESTS)
+
+asan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan \
+		SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		CFLAGS="-O1 -g" check
+
+run: $(BUILD)/pagebusd
+	$(BUILD)/pagebusd --dir ./pagebus-data
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIBPAGEBUS_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIBPAGEBUS_SO) $(DESTDIR)$(PREFIX)/lib/libpagebus.so.$(VERSION)
+	ln -sf libpagebus.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libpagebus.so.0
+	ln -sf libpagebus.so.0 $(DESTDIR)$(PREFIX)/lib/libpagebus.so
+	install -m 644 client/pagebus.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' client/pagebus.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/pagebus.pc
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
