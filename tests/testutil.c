@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* testutil.c — helpers shared by the test programs: temp dirs, batches, files. */
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "record_batch.h"
+
+char *tu_tmpdir(const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+	char *path;
+	if (asprintf(&path, "%s/pagebus-%s-XXXXXX", base && *base ? base : "/tmp", tag) < 0)
+		abort();
+	if (!mkdtemp(path))
+		abort();
+	return path;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void tu_rmrf(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+uint8_t *tu_batch(const char *tag, int count, size_t value_len, int64_t ts0, size_t *len)
+{
+	size_t cap = RB_HEADER_SIZE + (size_t)count * (value_len + 64 + strlen(tag));
+	uint8_t *buf = malloc(cap);
+	char *val = malloc(value_len + 64 + strlen(tag));
+	struct rb_builder b;
+	if (!buf || !val || rb_builder_init(&b, buf, cap))
+		abort();
+	for (int i = 0; i < count; i++) {
+		int n = sprintf(val, "%s-%d", tag, i);
+		size_t vl = (size_t)n;
+		if (value_len > vl) {
+			memset(val + n, 'x', value_len - vl);
+			vl = value_len;
+		}
+		if (rb_builder_add(&b, ts0 + i, NULL, -1, val, (int32_t)vl, NULL, 0))
+			abort();
+	}
+	long total = rb_builder_finish(&b);
+	if (total <= 0)
+		abort();
+	free(val);
+	*len = (size_t)total;
+	return buf;
+}
+
+uint8_t *tu_read_file(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	fstat(fd, &st);
+	uint8_t *buf = malloc((size_t)st.st_size + 1);
+	ssize_t r = read(fd, buf, (size_t)st.st_size);
+	close(fd);
+	*len = r < 0 ? 0 : (size_t)r;
+	return buf;
+}
+
+long long tu_file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) < 0 ? -1 : (long long)st.st_size;
+}
+
+const char *tu_seg_file(const char *dir, int64_t base, const char *ext)
+{
+	static char path[4096];
+	snprintf(path, sizeof(path), "%s/%020" PRId64 "%s", dir, base, ext);
+	return path;
+}
