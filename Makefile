@@ -71,7 +71,7 @@ $(LIBPAGEBUS_SO): $(call obj,$(CLIENT_SRCS)) client/libpagebus.map
 
 $(BUILD)/pagebusd: $(call obj,$(BUS_MAINS)) $(INTERNAL_LIBS)
 $(BUILD)/pagebus: $(call obj,$(CLIENT_MAINS)) $(INTERNAL_LIBS)
-$(BUILD)/pagebus-%: $(BUILD)/bench/pagebus-%.o $(INTERNAL_LIBS)
+$(foreach b,$(BENCH_MAINS),$(eval $(BUILD)/$(basename $(notdir $(b))): $(call obj,$(b)) $(INTERNAL_LIBS)))
 $(BINS):
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(INTERNAL_LIBS) $(LIBS)
