@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "logging.h"
 #include "partition.h"
 #include "pagebus.h"
@@ -116,16 +117,6 @@ static int seg_size_file(struct segment *s, const struct log_config *cfg, uint64
 	}
 	s->alloc = cfg->segment_bytes;
 	return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return r;
 }
 
 int seg_create(const char *dir, int64_t base, const struct log_config *cfg, struct segment **out)

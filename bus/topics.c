@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "pagebus.h"
 
 #define META "topics.meta"
@@ -209,30 +210,6 @@ static int open_parts(const struct topics *t, struct topic *tp, char *err, size_
 	return 0;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		buf += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return r;
-}
-
 /* The registry text, without `skip` (NULL: every topic). malloc'd, or NULL. */
 static char *format_registry(const struct topics *t, const struct topic *skip, size_t *len)
 {
@@ -261,49 +238,16 @@ static char *format_registry(const struct topics *t, const struct topic *skip, s
 	return buf;
 }
 
-/* Atomically replaces DIR/topics.meta: write the tmp file, fsync, rename, fsync DIR. */
+/* Atomically replaces DIR/topics.meta (write the tmp file, fsync, rename, fsync DIR). */
 static int save(const struct topics *t, const struct topic *skip, char *err, size_t errlen)
 {
 	size_t len;
 	char *buf = format_registry(t, skip, &len);
-	char *tmp = meta_path(t, META_TMP), *path = meta_path(t, META);
-	const char *step = "out of memory";
-	int r = -ENOMEM, fd = -1;
-	if (!buf || !tmp || !path)
-		goto out;
-	step = "create " META_TMP;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
-		r = -errno;
-		goto out;
-	}
-	step = "write " META_TMP;
-	if ((r = write_all(fd, buf, len)))
-		goto out;
-	step = "fsync " META_TMP;
-	if (fsync(fd) < 0) {
-		r = -errno;
-		goto out;
-	}
-	close(fd);
-	fd = -1;
-	step = "rename " META_TMP " to " META;
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		goto out;
-	}
-	step = "fsync the data directory";
-	r = fsync_dir(t->dir);
-out:
-	if (fd >= 0)
-		close(fd);
-	if (r) {
-		config_errf(err, errlen, r, "%s: cannot %s: %s", t->dir, step, strerror(-r));
-		if (tmp)
-			unlink(tmp);
-	}
+	const char *step = "format the registry";
+	int r = buf ? write_file_atomic(t->dir, META, buf, len, &step) : -ENOMEM;
+	if (r)
+		config_errf(err, errlen, r, "%s/%s: cannot %s: %s", t->dir, META, step, strerror(-r));
 	free(buf);
-	free(tmp);
-	free(path);
 	return r;
 }
 

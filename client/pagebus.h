@@ -35,6 +35,156 @@ enum pagebus_error {
 	PAGEBUS_ERR_LAST
 };
 
+/* ---- handles and options ----------------------------------------------------------- */
+
+struct pagebus;          /* a connection to the broker of one data dir */
+struct pagebus_producer; /* appends to one topic through a shared-memory ring */
+struct pagebus_consumer; /* reads partitions of one topic from the page cache */
+
+#define PAGEBUS_PARTITION_ANY (-1)
+#define PAGEBUS_OFFSET_BEGINNING (-2)
+#define PAGEBUS_OFFSET_END (-1)
+
+enum pagebus_acks {
+	PAGEBUS_ACKS_NONE = 0,     /* fire and forget: errors are still reported to the callback */
+	PAGEBUS_ACKS_APPENDED = 1, /* in the page cache and visible to consumers (default) */
+	PAGEBUS_ACKS_DURABLE = 2,  /* fdatasynced before the ack */
+};
+
+/* Options structs start with sz so they can grow; fill them with PAGEBUS_OPTS(). */
+#define PAGEBUS_OPTS(type, ...) ((struct type){ .sz = sizeof(struct type), __VA_ARGS__ })
+
+/*
+ * Called once per message when its ack arrives, from whichever thread is inside the
+ * producer then (pagebus_send, pagebus_flush, pagebus_producer_close) or from the
+ * producer's own background thread; never concurrently. ctx is opts->delivery_ctx,
+ * msg_ctx the value given to pagebus_send_ex (NULL for pagebus_send), offset the
+ * message's offset (-1 on error), err 0 or a negative error.
+ */
+typedef void pagebus_delivery_cb(void *ctx, void *msg_ctx, int32_t partition, int64_t offset, int err);
+
+struct pagebus_producer_opts {
+	size_t sz;
+	int acks;                 /* enum pagebus_acks; default APPENDED */
+	uint32_t linger_us;       /* wait this long for more messages before publishing (0) */
+	uint32_t batch_bytes;     /* largest batch built in the ring (default 64 KiB) */
+	uint32_t ring_bytes;      /* 0: the broker's ring.bytes */
+	int nonblock;             /* 1: a full ring makes pagebus_send return -EAGAIN */
+	pagebus_delivery_cb *delivery_cb;
+	void *delivery_ctx;
+};
+
+enum pagebus_reset { PAGEBUS_RESET_EARLIEST = 0, PAGEBUS_RESET_LATEST = 1, PAGEBUS_RESET_ERROR = 2 };
+
+struct pagebus_consumer_opts {
+	size_t sz;
+	int verify_crc;       /* 1 (default): check each batch's CRC-32C once before reading it */
+	int reset;            /* enum pagebus_reset: when the offset is below the log start */
+	uint32_t spin_us;     /* busy-poll this long before sleeping on the futex (default 50) */
+};
+
+struct pagebus_header {
+	const void *key;
+	size_t key_len;
+	const void *value; /* NULL when null */
+	size_t value_len;
+};
+
+/*
+ * One message. key/value point into the read-only segment mapping (zero copy) and stay
+ * valid until the next pagebus_poll() on the same consumer (or its close).
+ */
+struct pagebus_msg {
+	int32_t partition;
+	int64_t offset;
+	int64_t timestamp;     /* ms since the epoch */
+	const void *key;       /* NULL when the key is null */
+	size_t key_len;
+	const void *value;     /* NULL when the value is null */
+	size_t value_len;
+	const void *headers;   /* encoded headers: walk with pagebus_msg_header() */
+	size_t headers_len;
+	int32_t header_count;
+};
+
+/* ---- connection ---------------------------------------------------------------------- */
+
+/* Connects to the broker of dir (NULL: $PAGEBUS_DIR, else ./pagebus-data). *out = NULL
+ * on error. One connection may be used from several threads (calls are serialized). */
+PAGEBUS_API int pagebus_connect(const char *dir, struct pagebus **out);
+/* Closes the connection; producers and consumers must be closed first. Accepts NULL. */
+PAGEBUS_API void pagebus_close(struct pagebus *pb);
+
+/* partitions <= 0: the broker's default.partitions. */
+PAGEBUS_API int pagebus_topic_create(struct pagebus *pb, const char *topic, int partitions);
+/* With per-topic overrides ("retention.ms", "segment.bytes", ...). */
+PAGEBUS_API int pagebus_topic_create_config(struct pagebus *pb, const char *topic, int partitions,
+					    const char *const *keys, const char *const *values, int n);
+PAGEBUS_API int pagebus_topic_delete(struct pagebus *pb, const char *topic);
+/* The partition count of topic, or a negative error (-ENOENT). */
+PAGEBUS_API int pagebus_topic_partitions(struct pagebus *pb, const char *topic);
+/* The message of the broker's last error reply on this connection ("" if none); valid
+ * until the next call on pb from any thread. */
+PAGEBUS_API const char *pagebus_last_error(struct pagebus *pb);
+
+/* ---- producer ------------------------------------------------------------------------ */
+
+/* Opens a producer on topic (created when the broker has auto.create.topics). Thread-safe
+ * handle: sends from several threads are serialized. opts NULL = defaults. */
+PAGEBUS_API int pagebus_producer_open(struct pagebus *pb, const char *topic,
+				      const struct pagebus_producer_opts *opts,
+				      struct pagebus_producer **out);
+/*
+ * Queues one message (key or value NULL = null). partition PAGEBUS_PARTITION_ANY: by key
+ * (Kafka's murmur2, as Kafka's default partitioner) or, without a key, a sticky
+ * partition per batch. Returns 0 or an error: -EAGAIN (ring full, nonblock), -EMSGSIZE
+ * (larger than a batch), -ENOENT (no such partition), -EPIPE (broker gone). Delivery
+ * (offset or error) is reported to the delivery callback and by pagebus_flush.
+ */
+PAGEBUS_API int pagebus_send(struct pagebus_producer *p, int32_t partition, const void *key,
+			     size_t key_len, const void *value, size_t value_len);
+/* Like pagebus_send with headers, a timestamp (ms; 0 = now) and a per-message context
+ * for the delivery callback. */
+PAGEBUS_API int pagebus_send_ex(struct pagebus_producer *p, int32_t partition, const void *key,
+				size_t key_len, const void *value, size_t value_len,
+				const struct pagebus_header *headers, int nheaders, int64_t timestamp,
+				void *msg_ctx);
+/* Publishes what is batched and waits until every send so far is acked (timeout_ms < 0:
+ * forever). Returns 0, the first delivery error since the last flush, or -ETIME. */
+PAGEBUS_API int pagebus_flush(struct pagebus_producer *p, int timeout_ms);
+/* Flushes (without a time limit) and closes. Accepts NULL. */
+PAGEBUS_API void pagebus_producer_close(struct pagebus_producer *p);
+
+/* ---- consumer ------------------------------------------------------------------------ */
+
+/*
+ * Opens a consumer of one partition of topic from start: an offset,
+ * PAGEBUS_OFFSET_BEGINNING or PAGEBUS_OFFSET_END. Not thread-safe: one thread per consumer.
+ */
+PAGEBUS_API int pagebus_consumer_open(struct pagebus *pb, const char *topic, int32_t partition,
+				      int64_t start, const struct pagebus_consumer_opts *opts,
+				      struct pagebus_consumer **out);
+/*
+ * Fills up to max messages (the previous ones become invalid). Waits up to timeout_ms
+ * (0: don't wait, < 0: forever) when nothing is there. Returns the count (0 on timeout)
+ * or an error: -ERANGE (offset below the log start with PAGEBUS_RESET_ERROR),
+ * -PAGEBUS_EBADCRC (corrupt batch), -EPIPE (broker gone), -ENOENT (topic deleted).
+ */
+PAGEBUS_API int pagebus_poll(struct pagebus_consumer *c, struct pagebus_msg *msgs, int max, int timeout_ms);
+/* Next offset the consumer will return. */
+PAGEBUS_API int64_t pagebus_position(struct pagebus_consumer *c);
+/* Repositions the consumer (offset, PAGEBUS_OFFSET_BEGINNING or PAGEBUS_OFFSET_END). */
+PAGEBUS_API int pagebus_seek(struct pagebus_consumer *c, int64_t offset);
+PAGEBUS_API int pagebus_seek_time(struct pagebus_consumer *c, int64_t timestamp_ms);
+/* Named offsets, persisted by the broker: the next offset to read of the consumer's
+ * partition, stored under name. pagebus_committed gives -ENOENT when none is stored. */
+PAGEBUS_API int pagebus_commit(struct pagebus_consumer *c, const char *name, int64_t next_offset);
+PAGEBUS_API int pagebus_committed(struct pagebus_consumer *c, const char *name, int64_t *next_offset);
+PAGEBUS_API void pagebus_consumer_close(struct pagebus_consumer *c);
+
+/* Walks a message's headers: *pos starts at 0. 1 = *h filled, 0 = end, < 0 malformed. */
+PAGEBUS_API int pagebus_msg_header(const struct pagebus_msg *m, size_t *pos, struct pagebus_header *h);
+
 /* A static, human-readable description of err (a -errno or -PAGEBUS_E* value). */
 PAGEBUS_API const char *pagebus_strerror(int err);
 

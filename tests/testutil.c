@@ -89,3 +89,86 @@ const char *tu_seg_file(const char *dir, int64_t base, const char *ext)
 	snprintf(path, sizeof(path), "%s/%020" PRId64 "%s", dir, base, ext);
 	return path;
 }
+
+/* ---- a real broker for integration tests ------------------------------------------ */
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+const char *tu_pagebusd(void)
+{
+	static char path[4096];
+	const char *env = getenv("PAGEBUSD");
+	if (env && *env)
+		return env;
+	const char *build = getenv("BUILD");
+	snprintf(path, sizeof(path), "%s/pagebusd", build && *build ? build : "build");
+	return path;
+}
+
+int tu_file_contains(const char *path, const char *needle)
+{
+	size_t len;
+	uint8_t *buf = tu_read_file(path, &len);
+	if (!buf)
+		return 0;
+	buf[len] = 0;
+	int found = strstr((char *)buf, needle) != NULL;
+	free(buf);
+	return found;
+}
+
+pid_t tu_broker_start(const char *dir, const char *log_path, const char *const *args, int *status)
+{
+	const char *argv[64];
+	int n = 0;
+	argv[n++] = tu_pagebusd();
+	argv[n++] = "--dir";
+	argv[n++] = dir;
+	for (int i = 0; args && args[i] && n < 62; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	unlink(log_path);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 2000; i++) { /* 20 s at most */
+		if (tu_file_contains(log_path, "pagebusd ready"))
+			return pid;
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			if (status)
+				*status = st;
+			return -1;
+		}
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, status, 0);
+	return -1;
+}
+
+int tu_broker_stop(pid_t pid)
+{
+	int st = 0;
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 3000; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return st;
+}
+
+void tu_broker_kill(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}

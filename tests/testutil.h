@@ -25,3 +25,23 @@ long long tu_file_size(const char *path);
 const char *tu_seg_file(const char *dir, int64_t base, const char *ext);
 
 #endif
+
+/* ---- a real broker for integration tests ------------------------------------------ */
+
+#include <sys/types.h>
+
+/* Path of the pagebusd under test: $PAGEBUSD, else $BUILD/pagebusd, else build/pagebusd. */
+const char *tu_pagebusd(void);
+
+/*
+ * Starts pagebusd --dir dir [args...] (NULL-terminated), stderr to log_path, and waits
+ * (at most 20 s) for its ready line. Returns the pid, or -1 when it exited or never got
+ * ready (*status then holds its wait status when it exited).
+ */
+pid_t tu_broker_start(const char *dir, const char *log_path, const char *const *args, int *status);
+/* SIGTERM and wait (at most 30 s, then SIGKILL). Returns the wait status. */
+int tu_broker_stop(pid_t pid);
+/* SIGKILL and reap. */
+void tu_broker_kill(pid_t pid);
+/* 1 when the file contains needle. */
+int tu_file_contains(const char *path, const char *needle);
