@@ -1,6 +1,7 @@
 # pagebus — one plain GNU Makefile. Objects live under $(BUILD) (default build/);
 # `make asan` reuses every rule with BUILD=build/asan and sanitizer flags.
 .DELETE_ON_ERROR:
+.SECONDARY:
 .SUFFIXES:
 
 BUILD    ?= build
