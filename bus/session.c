@@ -68,6 +68,9 @@ void session_close(struct session *s)
 	list_for_each_safe(pos, tmp, &s->consumers)
 		consumer_free(s, container_of(pos, struct bconsumer, link));
 	log_debug("session %u (pid %d) closed", s->id, (int)s->pid);
+	/* shutdown, not just close: an armed io_uring poll holds a reference to the
+	 * socket, and the client must see the end now, not when that poll goes */
+	shutdown(s->fd, SHUT_RDWR);
 	close(s->fd);
 	s->fd = -1;
 	if (s->poll_armed)

@@ -25,6 +25,10 @@ struct pagebus {
 	uint32_t broker_pid;
 	uint32_t ring_bytes_default;
 	uint64_t broker_started_ns;
+	uint32_t epoch;          /* bumped by every (re)connect: handles re-open their state */
+	void **retired;          /* control mappings of earlier brokers: (addr, len) pairs,
+				  * kept until pagebus_close since readers may still look */
+	size_t nretired;
 	uint8_t buf[PBP_MAX_MSG];
 	char last_error[PBP_MAX_STR + 1];
 };
@@ -40,8 +44,19 @@ int pb_call(struct pagebus *pb, const void *req, int len, struct pbp_rbuf *reply
 /* parsed < 0: returned. Else records st's message for pagebus_last_error() and returns
  * the broker's status. pb->lock held. */
 int pb_status(struct pagebus *pb, const struct pbp_status *st, int parsed);
+/*
+ * Reads and drops the pushes waiting on the socket (they must not pile up: the broker
+ * disconnects a client whose socket is full) and tells whether the broker is still
+ * there: 0, or -EPIPE. Takes pb->lock.
+ */
+int pb_check_alive(struct pagebus *pb);
 /* A request whose reply has no fields: 0 or the broker's status. pb->lock held. */
 int pb_simple_request(struct pagebus *pb, const uint8_t *req, int len);
+/*
+ * The broker went away (or restarted): connect again if nobody did since seen_epoch.
+ * 0 (pb->epoch moved on) or -errno (-ECONNREFUSED: not back yet). pb->lock held.
+ */
+int pb_reconnect(struct pagebus *pb, uint32_t seen_epoch);
 /* Next request id (pb->lock held). */
 uint32_t pb_next_id(struct pagebus *pb);
 /* Records a reply's status message as pagebus_last_error() (pb->lock held). */

@@ -97,6 +97,25 @@ int pb_call(struct pagebus *pb, const void *req, int len, struct pbp_rbuf *reply
 	}
 }
 
+int pb_check_alive(struct pagebus *pb)
+{
+	pthread_mutex_lock(&pb->lock);
+	int err = pb->fd < 0 ? -EPIPE : 0;
+	while (!err) {
+		int fds[PBP_MAX_FDS], nfds = 0;
+		ssize_t n = pbp_recv(pb->fd, pb->buf, sizeof(pb->buf), fds, PBP_MAX_FDS, &nfds, MSG_DONTWAIT);
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (n == -EAGAIN)
+			break;
+		if (n == 0 || n == -ECONNRESET || n == -EPIPE || n == -ENOTCONN)
+			err = -EPIPE;
+		/* anything else is a push (or noise): consumers follow the control region */
+	}
+	pthread_mutex_unlock(&pb->lock);
+	return err;
+}
+
 int pb_status(struct pagebus *pb, const struct pbp_status *st, int parsed)
 {
 	if (parsed < 0)
@@ -113,28 +132,22 @@ static const char *default_dir(const char *dir)
 	return env && *env ? env : "./pagebus-data";
 }
 
-int pagebus_connect(const char *dir, struct pagebus **out)
+/* Connects pb->fd, says HELLO and maps the control region. pb->lock held (or pb new). */
+static int open_session(struct pagebus *pb)
 {
-	*out = NULL;
-	dir = default_dir(dir);
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", dir, PBP_SOCKET_NAME) >=
+	if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", pb->dir, PBP_SOCKET_NAME) >=
 	    sizeof(addr.sun_path))
 		return -ENAMETOOLONG;
-	struct pagebus *pb = calloc(1, sizeof(*pb));
-	if (!pb)
-		return -ENOMEM;
-	pthread_mutex_init(&pb->lock, NULL);
-	pb->dir = strdup(dir);
 	int err, fds[1], nfds = 0;
 	pb->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (!pb->dir || pb->fd < 0) {
-		err = pb->dir ? -errno : -ENOMEM;
-		goto err;
-	}
+	if (pb->fd < 0)
+		return -errno;
 	if (connect(pb->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		/* no socket, or nobody listening: the broker is not running */
 		err = errno == ENOENT || errno == ECONNREFUSED ? -ECONNREFUSED : -errno;
+		snprintf(pb->last_error, sizeof(pb->last_error), "cannot connect to %s (is pagebusd running?)",
+			 addr.sun_path);
 		goto err;
 	}
 	uint8_t req[512];
@@ -149,43 +162,82 @@ int pagebus_connect(const char *dir, struct pagebus **out)
 		goto err;
 	if ((err = pb_status(pb, &st, pbp_parse_hello_reply(&r, &st, &hr))) < 0)
 		goto err_fds;
-	if (nfds != 1) {
-		err = -EPROTO;
-		goto err_fds;
-	}
 	struct stat sb;
-	if (fstat(fds[0], &sb) < 0 || (size_t)sb.st_size < PB_CONTROL_HEADER_SIZE) {
+	if (nfds != 1 || fstat(fds[0], &sb) < 0 || (size_t)sb.st_size < PB_CONTROL_HEADER_SIZE) {
 		err = -EPROTO;
 		goto err_fds;
 	}
-	pb->control_len = (size_t)sb.st_size;
-	pb->control = mmap(NULL, pb->control_len, PROT_READ, MAP_SHARED, fds[0], 0);
+	size_t len = (size_t)sb.st_size;
+	void *control = mmap(NULL, len, PROT_READ, MAP_SHARED, fds[0], 0);
 	close(fds[0]);
 	nfds = 0;
-	if (pb->control == MAP_FAILED) {
-		pb->control = NULL;
+	if (control == MAP_FAILED) {
 		err = -errno;
 		goto err;
 	}
-	const struct pb_control_header *ch = pb->control;
+	const struct pb_control_header *ch = control;
 	if (load_acquire(&ch->magic) != PB_CONTROL_MAGIC || ch->layout_version != PB_CONTROL_VERSION ||
 	    ch->header_size != PB_CONTROL_HEADER_SIZE || ch->slot_size != sizeof(struct pb_part_slot) ||
-	    PB_CONTROL_HEADER_SIZE + (size_t)ch->nslots * ch->slot_size > pb->control_len) {
+	    PB_CONTROL_HEADER_SIZE + (size_t)ch->nslots * ch->slot_size > len) {
+		munmap(control, len);
 		err = -EPROTO;
 		goto err;
 	}
+	if (pb->control) { /* a reconnect: readers may still look at the old region */
+		void **old = realloc(pb->retired, (pb->nretired + 1) * 2 * sizeof(*old));
+		if (!old) {
+			munmap(control, len);
+			err = -ENOMEM;
+			goto err;
+		}
+		pb->retired = old;
+		pb->retired[pb->nretired * 2] = pb->control;
+		pb->retired[pb->nretired * 2 + 1] = (void *)(uintptr_t)pb->control_len;
+		pb->nretired++;
+	}
+	pb->control = control;
+	pb->control_len = len;
 	pb->nslots = ch->nslots;
 	pb->broker_pid = hr.broker_pid;
 	pb->broker_started_ns = ch->started_ns;
 	pb->ring_bytes_default = hr.ring_bytes_default;
-	*out = pb;
+	pb->epoch++;
 	return 0;
 err_fds:
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 err:
-	pagebus_close(pb);
+	close(pb->fd);
+	pb->fd = -1;
 	return err;
+}
+
+int pb_reconnect(struct pagebus *pb, uint32_t seen_epoch)
+{
+	if (pb->epoch != seen_epoch && pb->fd >= 0)
+		return 0; /* another thread did it already */
+	if (pb->fd >= 0)
+		close(pb->fd);
+	pb->fd = -1;
+	return open_session(pb);
+}
+
+int pagebus_connect(const char *dir, struct pagebus **out)
+{
+	*out = NULL;
+	struct pagebus *pb = calloc(1, sizeof(*pb));
+	if (!pb)
+		return -ENOMEM;
+	pthread_mutex_init(&pb->lock, NULL);
+	pb->fd = -1;
+	pb->dir = strdup(default_dir(dir));
+	int err = pb->dir ? open_session(pb) : -ENOMEM;
+	if (err) {
+		pagebus_close(pb);
+		return err;
+	}
+	*out = pb;
+	return 0;
 }
 
 void pagebus_close(struct pagebus *pb)
@@ -194,6 +246,9 @@ void pagebus_close(struct pagebus *pb)
 		return;
 	if (pb->control)
 		munmap(pb->control, pb->control_len);
+	for (size_t i = 0; i < pb->nretired; i++)
+		munmap(pb->retired[i * 2], (size_t)(uintptr_t)pb->retired[i * 2 + 1]);
+	free(pb->retired);
 	if (pb->fd >= 0)
 		close(pb->fd);
 	pthread_mutex_destroy(&pb->lock);

@@ -6,7 +6,6 @@
  * partition's word. Each batch's CRC is checked once before any record of it is shown.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,13 +29,15 @@ struct pagebus_consumer {
 	struct pagebus_consumer_opts opts;
 	char topic[PBP_NAME_MAX + 1];
 	uint32_t id, topic_id, slot_epoch;
+	uint32_t epoch;        /* pb->epoch when attached: a reconnect re-attaches */
 	int32_t partition;
 	const struct pb_part_slot *slot;
 	struct cseg *segs;
 	size_t nsegs;
 	size_t cur;            /* segment of the cursor */
 	uint64_t pos;          /* next batch's position in segs[cur] */
-	bool have_pos;
+	bool have_pos;         /* pos is a batch boundary in segs[cur] with only batches below
+				* next before it */
 	uint64_t verified_end; /* batches below this position of segs[cur] passed their CRC */
 	int64_t next;          /* next offset to return */
 	struct rb_iter it;     /* the batch being read */
@@ -148,10 +149,11 @@ static int locate(struct pagebus_consumer *c)
 			bool holds = c->next >= s->base && (s->end >= 0 ? c->next < s->end : active <= s->base);
 			if (holds && s->map) {
 				if (i != c->cur || !c->have_pos) {
+					/* start of the segment: every batch before pos is below next */
 					c->cur = i;
 					c->pos = 0;
 					c->verified_end = 0;
-					c->have_pos = false;
+					c->have_pos = true;
 					c->in_batch = false;
 				}
 				return 0;
@@ -195,13 +197,9 @@ static int read_records(struct pagebus_consumer *c, struct pagebus_msg *msgs, in
 			} else if (rb_header_parse(b, avail, &h) < 0) {
 				return n ? n : batch_error(c, -PAGEBUS_ETRUNCATED);
 			}
-			if (rb_last_offset(&h) < c->next || !c->have_pos) {
-				/* positioning: skip whole batches before the offset */
-				if (rb_last_offset(&h) < c->next) {
-					c->pos += rb_total_size(&h);
-					continue;
-				}
-				c->have_pos = true;
+			if (rb_last_offset(&h) < c->next) { /* positioning: skip batches below next */
+				c->pos += rb_total_size(&h);
+				continue;
 			}
 			int err2 = rb_iter_start(&c->it, b, rb_total_size(&h));
 			if (err2 == -PAGEBUS_ECOMPRESSED) {
@@ -246,10 +244,69 @@ static int read_records(struct pagebus_consumer *c, struct pagebus_msg *msgs, in
 
 static int broker_gone(struct pagebus_consumer *c)
 {
-	struct pollfd pfd = { c->pb->fd, POLLIN, 0 };
-	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR)))
-		return -EPIPE;
-	return 0;
+	return pb_check_alive(c->pb);
+}
+
+/* OPEN_CONSUMER: the partition's control slot on the current connection. */
+static int attach(struct pagebus_consumer *c)
+{
+	struct pagebus *pb = c->pb;
+	struct pbp_open_consumer m = { .n = 1, .partitions = &c->partition };
+	snprintf(m.topic, sizeof(m.topic), "%s", c->topic);
+	uint8_t req[512];
+	struct pbp_wbuf w;
+	pbp_w_init(&w, req, sizeof(req));
+	struct pbp_open_consumer_reply rep = { 0 };
+	pthread_mutex_lock(&pb->lock);
+	struct pbp_rbuf r;
+	struct pbp_status st;
+	int nfds, err = pb_call(pb, req, pbp_enc_open_consumer(&w, pb_next_id(pb), &m), &r, NULL, 0, &nfds);
+	if (!err)
+		err = pb_status(pb, &st, pbp_parse_open_consumer_reply(&r, &st, &rep));
+	if (!err && (rep.m != 1 || rep.slots[0].slot >= pb->nslots))
+		err = -EPROTO;
+	if (!err) {
+		c->id = rep.consumer_id;
+		c->topic_id = rep.topic_id;
+		c->slot = pb_control_slot(pb->control, rep.slots[0].slot);
+		c->slot_epoch = rep.slots[0].slot_epoch;
+		c->epoch = pb->epoch;
+	}
+	pthread_mutex_unlock(&pb->lock);
+	pbp_free_open_consumer_reply(&rep);
+	return err;
+}
+
+/* Drops every mapping and the cursor's place in them (not the offset). */
+static void forget_segments(struct pagebus_consumer *c)
+{
+	for (size_t i = 0; i < c->nsegs; i++)
+		seg_unmap(&c->segs[i]);
+	free(c->segs);
+	c->segs = NULL;
+	c->nsegs = c->cur = 0;
+	c->have_pos = false;
+	c->in_batch = false;
+	c->verified_end = 0;
+}
+
+/*
+ * The broker is gone or was restarted: connect again (once per restart, whoever sees
+ * it first) and re-attach at the same next offset. 0 when attached again, -ECONNREFUSED
+ * while no broker listens, or another error.
+ */
+static int reattach(struct pagebus_consumer *c)
+{
+	struct pagebus *pb = c->pb;
+	/* called before this poll returned any message: the previous poll's messages
+	 * are no longer promised, so the mappings may go */
+	pthread_mutex_lock(&pb->lock);
+	int err = pb_reconnect(pb, c->epoch);
+	pthread_mutex_unlock(&pb->lock);
+	if (err)
+		return err;
+	forget_segments(c);
+	return attach(c);
 }
 
 /* Applies the reset policy when the cursor fell below the log start. */
@@ -280,26 +337,54 @@ int pagebus_poll(struct pagebus_consumer *c, struct pagebus_msg *msgs, int max, 
 		return -EINVAL;
 	uint64_t start = pb_now_us();
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * 1000;
+	bool detached = false; /* the broker went away: wait for it to come back */
 	for (;;) {
-		if (load_acquire(&c->slot->state) != PB_SLOT_LIVE || c->slot->epoch != c->slot_epoch)
-			return -ENOENT; /* topic deleted */
+		uint64_t now = pb_now_us();
+		if (detached || c->epoch != c->pb->epoch) {
+			int err = reattach(c);
+			if (err == -ECONNREFUSED || err == -EPIPE) {
+				detached = true;
+				if (now >= deadline)
+					return 0;
+				uint64_t left = (deadline - now) / 1000 + 1;
+				usleep(left > 100 ? 100000 : (useconds_t)left * 1000);
+				continue;
+			}
+			if (err)
+				return err;
+			detached = false;
+		}
+		if (load_acquire(&c->slot->state) != PB_SLOT_LIVE || c->slot->epoch != c->slot_epoch) {
+			if (broker_gone(c)) { /* a stopping broker retires its slots too */
+				detached = true;
+				continue;
+			}
+			snprintf(c->pb->last_error, sizeof(c->pb->last_error), "topic %s was deleted", c->topic);
+			return -ENOENT;
+		}
 		uint32_t word = load_acquire(&c->slot->futex);
 		int64_t hwm = load_acquire(&c->slot->hwm);
 		int err = check_range(c, hwm);
 		if (err)
 			return err;
 		int n = read_records(c, msgs, max, hwm);
+		if (n == -EPIPE) {
+			detached = true;
+			continue;
+		}
 		if (n)
 			return n;
-		uint64_t now = pb_now_us();
+		now = pb_now_us();
 		if (now >= deadline)
 			return 0;
 		if (now - start < c->opts.spin_us) {
 			cpu_relax();
 			continue;
 		}
-		if ((err = broker_gone(c)) < 0)
-			return err;
+		if (broker_gone(c)) {
+			detached = true;
+			continue;
+		}
 		uint64_t left_ms = deadline == UINT64_MAX ? 100 : (deadline - now) / 1000 + 1;
 		pb_futex_wait(&c->slot->futex, word, left_ms > 100 ? 100 : (int)left_ms);
 	}
@@ -449,31 +534,11 @@ int pagebus_consumer_open(struct pagebus *pb, const char *topic, int32_t partiti
 	c->opts = o;
 	c->partition = partition;
 	snprintf(c->topic, sizeof(c->topic), "%s", topic);
-	struct pbp_open_consumer m = { .n = 1, .partitions = &partition };
-	snprintf(m.topic, sizeof(m.topic), "%s", topic);
-	uint8_t req[512];
-	struct pbp_wbuf w;
-	pbp_w_init(&w, req, sizeof(req));
-	struct pbp_open_consumer_reply rep = { 0 };
-	pthread_mutex_lock(&pb->lock);
-	struct pbp_rbuf r;
-	struct pbp_status st;
-	int nfds, err = pb_call(pb, req, pbp_enc_open_consumer(&w, pb_next_id(pb), &m), &r, NULL, 0, &nfds);
-	if (!err)
-		err = pb_status(pb, &st, pbp_parse_open_consumer_reply(&r, &st, &rep));
-	pthread_mutex_unlock(&pb->lock);
-	if (!err && (rep.m != 1 || rep.slots[0].slot >= pb->nslots))
-		err = -EPROTO;
+	int err = attach(c);
 	if (err) {
-		pbp_free_open_consumer_reply(&rep);
 		free(c);
 		return err;
 	}
-	c->id = rep.consumer_id;
-	c->topic_id = rep.topic_id;
-	c->slot = pb_control_slot(pb->control, rep.slots[0].slot);
-	c->slot_epoch = rep.slots[0].slot_epoch;
-	pbp_free_open_consumer_reply(&rep);
 	if ((err = pagebus_seek(c, start)) < 0) {
 		pagebus_consumer_close(c);
 		return err;
@@ -493,8 +558,6 @@ void pagebus_consumer_close(struct pagebus_consumer *c)
 	pthread_mutex_lock(&c->pb->lock);
 	pb_simple_request(c->pb, req, pbp_enc_close_consumer(&w, pb_next_id(c->pb), &m));
 	pthread_mutex_unlock(&c->pb->lock);
-	for (size_t i = 0; i < c->nsegs; i++)
-		seg_unmap(&c->segs[i]);
-	free(c->segs);
+	forget_segments(c);
 	free(c);
 }

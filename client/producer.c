@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,9 +84,7 @@ struct pagebus_producer {
 
 static int broker_gone(struct pagebus_producer *p)
 {
-	struct pollfd pfd = { p->pb->fd, POLLIN, 0 };
-	/* the broker's end of the socket closes when it dies or stops */
-	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR)))
+	if (!p->broken && pb_check_alive(p->pb) < 0)
 		p->broken = true;
 	return p->broken ? -EPIPE : 0;
 }
