@@ -362,8 +362,8 @@ static void release_rings(struct broker *b)
 		producer_release(p);
 		if (p->closing && p->wait_armed)
 			uloop_cancel(&b->loop, &p->op_wait, NULL);
-		if (producer_finished(p) && !p->stalled) {
-			p->drain = p->stop_at = UINT64_MAX; /* finished for good: drop the broker's ref once */
+		if (producer_finished(p) && !p->dropped) {
+			p->dropped = true; /* the session's reference, dropped once */
 			producer_put(p);
 		}
 	}

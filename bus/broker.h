@@ -118,6 +118,7 @@ struct bproducer {
 	uint64_t qbase;             /* qseq of q[qhead] */
 	int refs;
 	bool closing;
+	bool dropped;               /* the session's reference is gone */
 	bool stalled;               /* a partition must finish a write first */
 	bool wait_armed;
 	struct uloop_op op_wait;
