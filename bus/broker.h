@@ -48,9 +48,24 @@ static inline void list_del(struct list *n)
 
 /* ---- write groups: batches of one partition gathered into one write ------------------ */
 
+/*
+ * Who hears how a staged batch ended: a producer ring, a Kafka connection. The writer
+ * holds a reference (get/put) while the batch is pending and calls ack exactly once:
+ * offset = the batch's base offset (err 0) or -1 with err < 0; durable when an fdatasync
+ * covered it.
+ */
+struct ack_sink {
+	const struct ack_sink_ops *ops;
+};
+struct ack_sink_ops {
+	void (*ack)(struct ack_sink *s, uint64_t cookie, int64_t offset, int err, bool durable);
+	void (*get)(struct ack_sink *s);
+	void (*put)(struct ack_sink *s);
+};
+
 struct wentry {
-	struct bproducer *prod; /* referenced while the entry is pending */
-	uint64_t qseq;          /* the entry's place in its producer's ack queue */
+	struct ack_sink *sink;  /* referenced while the entry is pending */
+	uint64_t cookie;        /* the sink's own tag (a producer's ack-queue slot) */
 	int64_t base_offset;
 	uint8_t acks;           /* enum pb_acks */
 };
@@ -99,6 +114,7 @@ struct ackq_item {
 };
 
 struct bproducer {
+	struct ack_sink sink;       /* how the writer acks this ring's entries */
 	struct broker *b;
 	struct session *sess;       /* NULL once the session closed (ring drains, then goes) */
 	struct list link;           /* broker.producers */
@@ -188,8 +204,11 @@ void broker_segments_changed(struct broker *b, struct bpart *bp);
 
 /* writer.c */
 uint8_t *writer_stage(struct bpart *bp, size_t len);
-int writer_add(struct bpart *bp, const struct rb_header *h, size_t len, struct bproducer *prod,
-	       uint64_t qseq, uint8_t acks);
+/* Stages a validated batch (already copied to writer_stage's memory) for the partition:
+ * offsets assigned, baseOffset patched. 0, -EBUSY (roll needs in-flight writes to finish:
+ * retry later) or another -errno (the batch is refused; the sink is not called). */
+int writer_add(struct bpart *bp, const struct rb_header *h, size_t len, struct ack_sink *sink,
+	       uint64_t cookie, uint8_t acks);
 void writer_submit(struct broker *b);
 void writer_group_commit(struct broker *b);
 void writer_free(struct bpart *bp);

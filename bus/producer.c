@@ -25,6 +25,23 @@
  * the others. */
 #define DRAIN_BUDGET 4096
 
+static void sink_ack(struct ack_sink *s, uint64_t cookie, int64_t offset, int err, bool durable)
+{
+	producer_ack(container_of(s, struct bproducer, sink), cookie, offset, err, durable);
+}
+
+static void sink_get(struct ack_sink *s)
+{
+	container_of(s, struct bproducer, sink)->refs++;
+}
+
+static void sink_put(struct ack_sink *s)
+{
+	producer_put(container_of(s, struct bproducer, sink));
+}
+
+static const struct ack_sink_ops ring_sink_ops = { sink_ack, sink_get, sink_put };
+
 int producer_open(struct session *s, struct topic *t, uint32_t ring_bytes, struct bproducer **out)
 {
 	struct broker *b = s->b;
@@ -33,6 +50,7 @@ int producer_open(struct session *s, struct topic *t, uint32_t ring_bytes, struc
 	if (!p)
 		return -ENOMEM;
 	int err;
+	p->sink.ops = &ring_sink_ops;
 	p->b = b;
 	p->sess = s;
 	p->topic_id = t->id;
@@ -285,7 +303,7 @@ bool producer_drain(struct bproducer *p)
 				err = -PAGEBUS_EBADRECORD;
 		}
 		if (!err)
-			err = writer_add(bp, &h, eh.batch_len, p, qseq, (uint8_t)eh.acks);
+			err = writer_add(bp, &h, eh.batch_len, &p->sink, qseq, (uint8_t)eh.acks);
 		if (err == -EBUSY) {
 			/* the partition must finish a write before it can roll: retry later */
 			p->qn--;

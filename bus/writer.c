@@ -45,8 +45,8 @@ uint8_t *writer_stage(struct bpart *bp, size_t len)
 	return g->buf + g->len;
 }
 
-int writer_add(struct bpart *bp, const struct rb_header *h, size_t len, struct bproducer *prod,
-	       uint64_t qseq, uint8_t acks)
+int writer_add(struct bpart *bp, const struct rb_header *h, size_t len, struct ack_sink *sink,
+	       uint64_t cookie, uint8_t acks)
 {
 	struct wgroup *g = &bp->g[bp->fill];
 	if (grow((void **)&g->e, &g->cap_e, g->n + 1, sizeof(*g->e)) < 0)
@@ -66,8 +66,8 @@ int writer_add(struct bpart *bp, const struct rb_header *h, size_t len, struct b
 		g->first = r;
 	g->last = r;
 	g->len += len;
-	g->e[g->n++] = (struct wentry){ .prod = prod, .qseq = qseq, .base_offset = r.base_offset, .acks = acks };
-	prod->refs++;
+	g->e[g->n++] = (struct wentry){ .sink = sink, .cookie = cookie, .base_offset = r.base_offset, .acks = acks };
+	sink->ops->get(sink);
 	if (acks == PB_ACKS_DURABLE)
 		g->durable = true;
 	mark_active(bp);
@@ -76,8 +76,8 @@ int writer_add(struct bpart *bp, const struct rb_header *h, size_t len, struct b
 
 static void ack_entry(struct wentry *e, int err, bool durable)
 {
-	producer_ack(e->prod, e->qseq, err ? -1 : e->base_offset, err, durable);
-	producer_put(e->prod);
+	e->sink->ops->ack(e->sink, e->cookie, err ? -1 : e->base_offset, err, durable);
+	e->sink->ops->put(e->sink);
 }
 
 static void group_reset(struct wgroup *g)
