@@ -408,6 +408,32 @@ static void test_client_consumer_resumes_after_broker_restart(void **state)
 	pagebus_consumer_close(c);
 }
 
+static void test_client_full_ring_blocks_or_returns_eagain_and_loses_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct pagebus_producer *p;
+	struct pagebus_producer_opts o = PAGEBUS_OPTS(pagebus_producer_opts, .ring_bytes = 64 * 1024,
+						      .batch_bytes = 4096, .nonblock = 1);
+	assert_int_equal(pagebus_producer_open(f->pb, "bp", &o, &p), 0);
+	/* a frozen broker drains nothing: the ring fills and a non-blocking send says so */
+	assert_int_equal(kill(f->broker, SIGSTOP), 0);
+	char v[200];
+	memset(v, 'x', sizeof(v));
+	int sent = 0, err = 0;
+	while (sent < 100000 && (err = pagebus_send(p, 0, NULL, 0, v, sizeof(v))) == 0)
+		sent++;
+	assert_int_equal(err, -EAGAIN);
+	assert_true(sent > 100); /* a 64 KiB ring holds a few hundred of these */
+	assert_int_equal(kill(f->broker, SIGCONT), 0);
+	/* nothing was dropped: every accepted message is appended once the broker runs */
+	assert_int_equal(pagebus_flush(p, WAIT_MS), 0);
+	pagebus_producer_close(p);
+	struct pagebus_consumer *c;
+	assert_int_equal(pagebus_consumer_open(f->pb, "bp", 0, PAGEBUS_OFFSET_END, NULL, &c), 0);
+	assert_int_equal(pagebus_position(c), sent);
+	pagebus_consumer_close(c);
+}
+
 /* ---- the load test -------------------------------------------------------------------- */
 
 #define LOAD_PRODUCERS 4
@@ -519,6 +545,8 @@ int main(void)
 		cmocka_unit_test_prestate_setup_teardown(test_client_follows_rolls_and_survives_retention, setup,
 							 teardown, (void *)small_segments),
 		cmocka_unit_test_setup_teardown(test_client_consumer_resumes_after_broker_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_full_ring_blocks_or_returns_eagain_and_loses_nothing, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_client_four_producers_two_partitions_a_million_messages, setup,
 						teardown),
 	};
