@@ -162,9 +162,11 @@ static int h_topic_delete(struct session *s, struct pbp_rbuf *r, uint32_t id, st
 	for (int32_t i = 0; i < t->nparts; i++)
 		session_push_segment_event(b, &parts[i], PBP_SEG_TOPIC_DELETED, 0);
 	broker_topic_detach(b, t);
-	offsets_drop_topic(&b->offsets, m.name);
-	if ((err = topics_delete(&b->topics, m.name, rep->err, sizeof(rep->err))) < 0)
+	if ((err = topics_delete(&b->topics, m.name, rep->err, sizeof(rep->err))) < 0) {
+		broker_topic_attach(b, t); /* the registry still has it: keep serving it */
 		return err;
+	}
+	offsets_drop_topic(&b->offsets, m.name);
 	log_info("topic %s deleted by pid %d", m.name, (int)s->pid);
 	return pbp_enc_ok_reply(&rep->w, PBP_TOPIC_DELETE, id);
 }
