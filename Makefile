@@ -23,7 +23,7 @@ ALL_CFLAGS := -std=gnu11 $(CFLAGS) $(WARN) $(SANFLAGS) -fPIC -fvisibility=hidden
               -D_GNU_SOURCE -I. -Iclient -Iuring -Ibus -MMD -MP
 LDFLAGS  ?=
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
-LIBS     := -luring -lpthread
+LIBS     := -luring -lpthread -lz -lsnappy -llz4 -lzstd
 
 # Sources, by module folder. main() lives only in files named after their binary.
 CLIENT_MAINS := client/pagebus.c
@@ -83,7 +83,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(call obj,$(TEST_HELPERS)) $(INTERNAL_LIBS
 
 # Build-time and test-time packages (Debian names). `make deps` installs only what is
 # missing, and only as root; otherwise it prints the exact command and fails.
-DEB_PKGS := gcc make liburing-dev libbpf-dev libcmocka-dev clang llvm bpftool pkg-config kcat
+DEB_PKGS := gcc make liburing-dev libbpf-dev libcmocka-dev clang llvm bpftool pkg-config kcat \
+            zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev lz4 zstd
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \

@@ -15,6 +15,7 @@
 
 #include "atomics.h"
 #include "client.h"
+#include "compression.h"
 #include "record_batch.h"
 
 struct cseg {
@@ -42,6 +43,12 @@ struct pagebus_consumer {
 	int64_t next;          /* next offset to return */
 	struct rb_iter it;     /* the batch being read */
 	bool in_batch;
+	/* Compressed batches: the records of the batch in it, decompressed (NULL when it is
+	 * not compressed), and those of batches finished during this poll, which its
+	 * messages may point into. Freed when the next poll starts reading. */
+	void *zrecords;
+	void **zdone;
+	size_t nzdone, zdone_cap;
 };
 
 static void seg_unmap(struct cseg *s)
@@ -174,10 +181,63 @@ static int batch_error(struct pagebus_consumer *c, int err)
 	return err;
 }
 
+/* Frees the decompressed records no message can point into any more: before a poll
+ * returns messages, the previous poll's are invalid. */
+static void zrelease(struct pagebus_consumer *c)
+{
+	for (size_t i = 0; i < c->nzdone; i++)
+		free(c->zdone[i]);
+	c->nzdone = 0;
+	if (!c->in_batch) {
+		free(c->zrecords);
+		c->zrecords = NULL;
+	}
+}
+
+/* Leaves the batch in c->it: its decompressed records stay while any of the n messages
+ * of this poll may point into them. false: out of memory to keep them. */
+static bool zretire(struct pagebus_consumer *c, int n)
+{
+	if (!c->zrecords)
+		return true;
+	if (n && c->nzdone == c->zdone_cap) {
+		size_t cap = c->zdone_cap ? 2 * c->zdone_cap : 8;
+		void **v = realloc(c->zdone, cap * sizeof(*v));
+		if (!v)
+			return false;
+		c->zdone = v;
+		c->zdone_cap = cap;
+	}
+	if (n)
+		c->zdone[c->nzdone++] = c->zrecords;
+	else
+		free(c->zrecords);
+	c->zrecords = NULL;
+	return true;
+}
+
+/* A compressed batch whose records could not be decompressed, codec named. */
+static int compressed_error(struct pagebus_consumer *c, const struct rb_header *h, int err)
+{
+	int codec = rb_codec(h);
+	const char *why = "the records do not decompress (corrupt)";
+	if (err == -ENOTSUP)
+		why = "not supported by this libpagebus";
+	else if (err == -EMSGSIZE)
+		why = "the records would decompress past the bound (64 x their size, at least 64 MiB)";
+	else if (err == -ENOMEM)
+		why = "out of memory decompressing the records";
+	snprintf(c->pb->last_error, sizeof(c->pb->last_error),
+		 "batch in topic %s partition %d at offset %lld: compression codec %d (%s): %s",
+		 c->topic, c->partition, (long long)h->base_offset, codec, rb_codec_name(codec), why);
+	return err;
+}
+
 /* Reads records from the cursor until max or the high watermark. */
 static int read_records(struct pagebus_consumer *c, struct pagebus_msg *msgs, int max, int64_t hwm)
 {
 	int n = 0;
+	zrelease(c);
 	while (n < max && c->next < hwm) {
 		if (!c->in_batch) {
 			int err = locate(c);
@@ -201,12 +261,17 @@ static int read_records(struct pagebus_consumer *c, struct pagebus_msg *msgs, in
 				c->pos += rb_total_size(&h);
 				continue;
 			}
+			if (!zretire(c, n))
+				return n; /* cannot keep the last batch's records: this poll ends here */
 			int err2 = rb_iter_start(&c->it, b, rb_total_size(&h));
 			if (err2 == -PAGEBUS_ECOMPRESSED) {
-				snprintf(c->pb->last_error, sizeof(c->pb->last_error),
-					 "compressed batch (codec %s) at offset %lld: decompression is not supported yet",
-					 rb_codec_name(rb_codec(&h)), (long long)h.base_offset);
-				return n ? n : -ENOTSUP;
+				/* decompressed once, into memory the messages then point into */
+				size_t clen = rb_total_size(&h) - RB_HEADER_SIZE, rlen;
+				err2 = pb_decompress(rb_codec(&h), b + RB_HEADER_SIZE, clen, &c->zrecords,
+						     &rlen, pb_codec_bound(clen));
+				if (err2)
+					return n ? n : compressed_error(c, &h, err2);
+				err2 = rb_iter_start_records(&c->it, &h, c->zrecords, rlen);
 			}
 			if (err2)
 				return n ? n : batch_error(c, err2);
@@ -559,5 +624,8 @@ void pagebus_consumer_close(struct pagebus_consumer *c)
 	pb_simple_request(c->pb, req, pbp_enc_close_consumer(&w, pb_next_id(c->pb), &m));
 	pthread_mutex_unlock(&c->pb->lock);
 	forget_segments(c);
+	c->in_batch = false; /* the last messages go too */
+	zrelease(c);
+	free(c->zdone);
 	free(c);
 }

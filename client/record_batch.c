@@ -205,10 +205,27 @@ static int parse_record(const uint8_t **pp, const uint8_t *end, int32_t index,
 	return 0;
 }
 
+/* Walks h's records_count records in [p, end), which they must fill exactly. */
+static int walk_records(const struct rb_header *h, const uint8_t *p, const uint8_t *end)
+{
+	struct rb_record rec;
+	int r;
+
+	if ((size_t)h->records_count > (size_t)(end - p) / RB_MIN_RECORD_SIZE)
+		return -PAGEBUS_EBADCOUNT;
+	for (int32_t i = 0; i < h->records_count; i++) {
+		if (p == end)
+			return -PAGEBUS_EBADCOUNT;
+		r = parse_record(&p, end, i, h, &rec);
+		if (r)
+			return r;
+	}
+	return p == end ? 0 : -PAGEBUS_EBADCOUNT;
+}
+
 long rb_validate(const void *buf, size_t len, bool check_crc, struct rb_header *h)
 {
-	const uint8_t *b = buf, *p, *end;
-	struct rb_record rec;
+	const uint8_t *b = buf;
 	size_t total;
 	int r;
 
@@ -224,21 +241,8 @@ long rb_validate(const void *buf, size_t len, bool check_crc, struct rb_header *
 		return -PAGEBUS_EBADCOUNT;
 	if (rb_codec(h) != RB_CODEC_NONE) /* records are an opaque compressed blob */
 		return (long)total;
-	if ((size_t)h->records_count > (total - RB_HEADER_SIZE) / RB_MIN_RECORD_SIZE)
-		return -PAGEBUS_EBADCOUNT;
-
-	p = b + RB_HEADER_SIZE;
-	end = b + total;
-	for (int32_t i = 0; i < h->records_count; i++) {
-		if (p == end)
-			return -PAGEBUS_EBADCOUNT;
-		r = parse_record(&p, end, i, h, &rec);
-		if (r)
-			return r;
-	}
-	if (p != end)
-		return -PAGEBUS_EBADCOUNT;
-	return (long)total;
+	r = walk_records(h, b + RB_HEADER_SIZE, b + total);
+	return r ? r : (long)total;
 }
 
 int rb_iter_start(struct rb_iter *it, const void *buf, size_t len)
@@ -251,6 +255,24 @@ int rb_iter_start(struct rb_iter *it, const void *buf, size_t len)
 		return -PAGEBUS_ECOMPRESSED;
 	it->p = (const uint8_t *)buf + RB_HEADER_SIZE;
 	it->end = (const uint8_t *)buf + rb_total_size(&it->hdr);
+	it->index = 0;
+	return 0;
+}
+
+int rb_iter_start_records(struct rb_iter *it, const struct rb_header *h, const void *records,
+			  size_t len)
+{
+	const uint8_t *p = records;
+	int r;
+
+	if (h->records_count < 1 || (int64_t)h->last_offset_delta + 1 != h->records_count)
+		return -PAGEBUS_EBADCOUNT;
+	r = walk_records(h, p, p + len);
+	if (r)
+		return r;
+	it->hdr = *h;
+	it->p = p;
+	it->end = p + len;
 	it->index = 0;
 	return 0;
 }

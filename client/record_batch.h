@@ -183,6 +183,16 @@ struct rb_iter {
  */
 int rb_iter_start(struct rb_iter *it, const void *buf, size_t len);
 
+/*
+ * Starts iterating records that are not inside the batch's bytes: those of a compressed
+ * batch, decompressed into records[0..len). h is the batch's header (offsets, timestamps
+ * and recordsCount come from it). Walks every record once, as rb_validate does for an
+ * uncompressed batch: 0, or -PAGEBUS_E* when the records are malformed, fewer or more
+ * than recordsCount, or do not fill len exactly. records must outlive the iterator.
+ */
+int rb_iter_start_records(struct rb_iter *it, const struct rb_header *h, const void *records,
+			  size_t len);
+
 /* 1 = *rec filled, 0 = no more records, < 0 = malformed (-PAGEBUS_E*). */
 int rb_iter_next(struct rb_iter *it, struct rb_record *rec);
 
