@@ -59,8 +59,13 @@ static void consumer_free(struct session *s, struct bconsumer *c)
 
 void session_close(struct session *s)
 {
-	if (s->dead)
+	if (s->dead) {
+		/* closed before, waiting for its cancelled poll to end; at exit broker_close
+		 * clears poll_armed (the loop goes away with that poll): free it now */
+		if (!s->poll_armed)
+			session_free(s);
 		return;
+	}
 	s->dead = true;
 	struct list *pos, *tmp;
 	list_for_each_safe(pos, tmp, &s->producers)

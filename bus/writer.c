@@ -251,7 +251,9 @@ static void gsync_done(struct uloop *l, struct uloop_op *op, int res, unsigned f
 		log_error("partition %s: group commit fdatasync failed: %s", bp->log->name, strerror(-res));
 	for (size_t i = 0; i < bp->gsync_n; i++)
 		ack_entry(&bp->await[i], res < 0 ? res : 0, res == 0);
-	memmove(bp->await, bp->await + bp->gsync_n, (bp->nawait - bp->gsync_n) * sizeof(*bp->await));
+	/* only when some are left: with no durable entry waiting, await is still NULL */
+	if (bp->nawait > bp->gsync_n)
+		memmove(bp->await, bp->await + bp->gsync_n, (bp->nawait - bp->gsync_n) * sizeof(*bp->await));
 	bp->nawait -= bp->gsync_n;
 	bp->gsync_n = 0;
 	bp->gsync_busy = false;

@@ -93,6 +93,7 @@ const char *tu_seg_file(const char *dir, int64_t base, const char *ext)
 /* ---- a real broker for integration tests ------------------------------------------ */
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -130,10 +131,15 @@ pid_t tu_broker_start(const char *dir, const char *log_path, const char *const *
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	unlink(log_path);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* dies with the test program (checked again: the parent may be gone already) */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(127);
 		int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd, 2);
+		if (fd < 0 || dup2(fd, 2) < 0)
+			_exit(127);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -167,8 +173,28 @@ int tu_broker_stop(pid_t pid)
 	return st;
 }
 
+int tu_broker_stop_clean(pid_t pid, const char *log_path)
+{
+	int st = tu_broker_stop(pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	fprintf(stderr, "pagebusd did not stop cleanly (wait status %#x)%s\n", st,
+		log_path ? "; its log:" : "");
+	size_t len;
+	uint8_t *log = log_path ? tu_read_file(log_path, &len) : NULL;
+	if (log)
+		fwrite(log, 1, len, stderr);
+	free(log);
+	return -1;
+}
+
 void tu_broker_kill(pid_t pid)
 {
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
+}
+
+int tu_broker_alive(pid_t pid)
+{
+	return waitpid(pid, NULL, WNOHANG) == 0;
 }

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* mkdtemp under $TMPDIR (or /tmp); the caller frees the path and calls tu_rmrf. */
 char *tu_tmpdir(const char *tag);
@@ -24,11 +25,7 @@ long long tu_file_size(const char *path);
 /* Path "<dir>/<20-digit base><ext>" in a static buffer. */
 const char *tu_seg_file(const char *dir, int64_t base, const char *ext);
 
-#endif
-
 /* ---- a real broker for integration tests ------------------------------------------ */
-
-#include <sys/types.h>
 
 /* Path of the pagebusd under test: $PAGEBUSD, else $BUILD/pagebusd, else build/pagebusd. */
 const char *tu_pagebusd(void);
@@ -36,12 +33,20 @@ const char *tu_pagebusd(void);
 /*
  * Starts pagebusd --dir dir [args...] (NULL-terminated), stderr to log_path, and waits
  * (at most 20 s) for its ready line. Returns the pid, or -1 when it exited or never got
- * ready (*status then holds its wait status when it exited).
+ * ready (*status then holds its wait status when it exited). The broker gets SIGKILL
+ * when the test program dies, so a crashed test never leaves one running.
  */
 pid_t tu_broker_start(const char *dir, const char *log_path, const char *const *args, int *status);
 /* SIGTERM and wait (at most 30 s, then SIGKILL). Returns the wait status. */
 int tu_broker_stop(pid_t pid);
+/* tu_broker_stop, then 0 when the broker exited with status 0 (no crash, no sanitizer
+ * report); else -1, with its wait status and its log (log_path, or NULL) on stderr. */
+int tu_broker_stop_clean(pid_t pid, const char *log_path);
 /* SIGKILL and reap. */
 void tu_broker_kill(pid_t pid);
+/* 1 while pid (a child of ours) has not exited. */
+int tu_broker_alive(pid_t pid);
 /* 1 when the file contains needle. */
 int tu_file_contains(const char *path, const char *needle);
+
+#endif
