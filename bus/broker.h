@@ -163,6 +163,7 @@ struct session {
 	int malformed;
 	struct uloop_op op_poll;
 	bool poll_armed;
+	bool busy;                  /* poll_done is reading it: close must not free it */
 	bool dead;
 	struct list producers, consumers;
 };

@@ -80,8 +80,8 @@ void session_close(struct session *s)
 	s->fd = -1;
 	if (s->poll_armed)
 		uloop_cancel(&s->b->loop, &s->op_poll, NULL); /* freed when the poll ends */
-	else
-		session_free(s);
+	else if (!s->busy)
+		session_free(s); /* else poll_done frees it when it is done with it */
 }
 
 static struct topic *find_or_create(struct session *s, const char *name, struct reply *rep, int *err)
@@ -483,6 +483,7 @@ static void poll_done(struct uloop *l, struct uloop_op *op, int res, unsigned fl
 	}
 read:;
 	static uint8_t buf[PBP_MAX_MSG];
+	s->busy = true; /* a request may close the session: it stays allocated until below */
 	for (int i = 0; i < 32 && !s->dead; i++) { /* bounded: other sessions get their turn */
 		int fds[PBP_MAX_FDS], nfds = 0;
 		ssize_t n = pbp_recv(s->fd, buf, sizeof(buf), fds, PBP_MAX_FDS, &nfds, MSG_DONTWAIT);
@@ -492,15 +493,20 @@ read:;
 			break;
 		if (n == 0 || (n < 0 && n != -EMSGSIZE && n != -EPROTO)) {
 			session_close(s);
-			return;
+			break;
 		}
-		if (n < 0) {
+		if (n < 0)
 			handle(s, (const uint8_t *)"", 0); /* counts as malformed, answers -EPROTO */
-			continue;
-		}
-		handle(s, buf, (size_t)n);
+		else
+			handle(s, buf, (size_t)n);
 	}
-	if (!s->dead && !s->poll_armed) {
+	s->busy = false;
+	if (s->dead) {
+		if (!s->poll_armed)
+			session_free(s);
+		return;
+	}
+	if (!s->poll_armed) {
 		struct io_uring_sqe *sqe = uloop_sqe(l, &s->op_poll);
 		if (!sqe) {
 			session_close(s);
