@@ -75,6 +75,27 @@ const struct config_key config_keys[] = {
 	  .help = "how long the broker busy-polls the rings before it sleeps" },
 	{ .name = "verify.crc", .type = CONFIG_BOOL, .offset = BROKERF(verify_crc), .def = "true",
 	  .help = "check each batch's CRC-32C before appending it" },
+	{ .name = "kafka.listen", .type = CONFIG_ADDR, .flags = CONFIG_OFF,
+	  .offset = BROKERF(kafka_listen), .max = sizeof(((struct broker_config *)0)->kafka_listen),
+	  .def = "127.0.0.1:9092",
+	  .help = "address of the Kafka-protocol endpoint (port 0: any free port; off: none)" },
+	{ .name = "kafka.advertised", .type = CONFIG_ADDR, .flags = CONFIG_AUTO,
+	  .offset = BROKERF(kafka_advertised),
+	  .max = sizeof(((struct broker_config *)0)->kafka_advertised), .def = "auto",
+	  .help = "host:port that Metadata tells Kafka clients (auto: the listening one)" },
+	{ .name = "kafka.max.request.bytes", .type = CONFIG_U32, .flags = CONFIG_BYTES,
+	  .offset = BROKERF(kafka_max_request_bytes), .min = 64 * 1024, .max = GIB, .def = "100M",
+	  .help = "largest Kafka request; a larger one closes the connection" },
+	{ .name = "kafka.max.connections", .type = CONFIG_U32,
+	  .offset = BROKERF(kafka_max_connections), .min = 1, .max = 65536, .def = "1024",
+	  .help = "Kafka connections at the same time; more are refused" },
+	{ .name = "kafka.send.queue.bytes", .type = CONFIG_U64, .flags = CONFIG_BYTES,
+	  .offset = BROKERF(kafka_send_queue_bytes), .min = 64 * 1024, .max = 64 * GIB,
+	  .def = "128M",
+	  .help = "response bytes a Kafka connection may have queued; past it the client is cut off" },
+	{ .name = "kafka.fetch.copy", .type = CONFIG_BOOL, .offset = BROKERF(kafka_fetch_copy),
+	  .def = "false",
+	  .help = "benchmarks only: Fetch copies record bytes through user space instead of splicing" },
 };
 /* clang-format on */
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);
@@ -140,6 +161,34 @@ int config_parse_i64(const char *s, int64_t *out)
 	return parse_num(s, false, out);
 }
 
+int config_parse_addr(const char *s, char *host, size_t hostlen, int *port)
+{
+	const char *colon = strrchr(s, ':'), *h = s, *he = colon;
+	if (!colon || colon == s)
+		return -EINVAL;
+	if (*s == '[') { /* [IPv6]:PORT */
+		h = s + 1;
+		he = colon - 1;
+		if (he < h || *he != ']' || memchr(h, ']', (size_t)(he - h)))
+			return -EINVAL;
+	} else if (memchr(s, ':', (size_t)(colon - s))) {
+		return -EINVAL; /* a bare IPv6 address needs brackets */
+	}
+	size_t n = (size_t)(he - h);
+	if (!n || n > 253 || n >= hostlen)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (isspace((unsigned char)h[i]) || h[i] == '[' || h[i] == ']' || h[i] == '/')
+			return -EINVAL;
+	int64_t p;
+	if (parse_num(colon + 1, false, &p) || p < 0 || p > 65535 || colon[1] == '-')
+		return -EINVAL;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
 /* A size as the shortest exact text: 4096 -> "4K", 8388608 -> "8M", 1000 -> "1000". */
 static void fmt_num(const struct config_key *k, int64_t v, char *buf, size_t len)
 {
@@ -164,6 +213,10 @@ static void fmt_range(const struct config_key *k, char *buf, size_t len)
 		return;
 	case CONFIG_LEVEL:
 		snprintf(buf, len, "error|warn|info|debug");
+		return;
+	case CONFIG_ADDR:
+		snprintf(buf, len, "HOST:PORT%s%s", k->flags & CONFIG_OFF ? "|off" : "",
+			 k->flags & CONFIG_AUTO ? "|auto" : "");
 		return;
 	default:
 		break;
@@ -200,6 +253,21 @@ static int apply(const struct config_key *k, void *base, const char *value, char
 				k->name, value);
 		*(int *)field = r;
 		return 0;
+	case CONFIG_ADDR: {
+		char host[CONFIG_ADDR_MAX];
+		int port;
+		bool word = ((k->flags & CONFIG_OFF) && !strcmp(value, "off")) ||
+			    ((k->flags & CONFIG_AUTO) && !strcmp(value, "auto"));
+		if (!word && (strlen(value) >= (size_t)k->max ||
+			      config_parse_addr(value, host, sizeof(host), &port) < 0)) {
+			fmt_range(k, range, sizeof(range));
+			return config_errf(err, errlen, -EINVAL,
+					   "%s: '%.64s' is not an address (%s; IPv6 in brackets)",
+					   k->name, value, range);
+		}
+		snprintf(field, (size_t)k->max, "%s", value);
+		return 0;
+	}
 	default:
 		break;
 	}
@@ -440,6 +508,8 @@ static const char *type_name(const struct config_key *k)
 		return "bool";
 	case CONFIG_LEVEL:
 		return "level";
+	case CONFIG_ADDR:
+		return "addr";
 	default:
 		return k->flags & CONFIG_BYTES ? "size" : "int";
 	}

@@ -18,6 +18,8 @@
 #define CONFIG_PARTITIONS_MAX 10000
 /* Where the data lives when neither --dir nor $PAGEBUS_DIR says. */
 #define CONFIG_DEFAULT_DIR "./pagebus-data"
+/* Room for an address value: a 253-byte host name (or a bracketed IPv6), ':' and a port. */
+#define CONFIG_ADDR_MAX 264
 
 struct broker_config {
 	char *dir;			     /* data directory; NULL until config_parse_args */
@@ -34,13 +36,23 @@ struct broker_config {
 	uint32_t max_clients;		     /* concurrent local sessions */
 	uint32_t spin_us;		     /* busy-poll the rings this long before sleeping */
 	bool verify_crc;		     /* check each batch's CRC-32C before appending */
+	/* the Kafka-protocol endpoint (bus/kafka.c) */
+	char kafka_listen[CONFIG_ADDR_MAX];     /* "HOST:PORT" or "off" */
+	char kafka_advertised[CONFIG_ADDR_MAX]; /* "HOST:PORT" or "auto" */
+	uint32_t kafka_max_request_bytes;       /* larger request frames close the connection */
+	uint32_t kafka_max_connections;         /* concurrent Kafka connections */
+	uint64_t kafka_send_queue_bytes;        /* response bytes one connection may have queued */
+	bool kafka_fetch_copy;                  /* Fetch copies record bytes through user space
+						 * instead of splicing them (benchmarks only) */
 };
 
-enum config_type { CONFIG_U32, CONFIG_I32, CONFIG_U64, CONFIG_I64, CONFIG_BOOL, CONFIG_LEVEL };
+enum config_type { CONFIG_U32, CONFIG_I32, CONFIG_U64, CONFIG_I64, CONFIG_BOOL, CONFIG_LEVEL, CONFIG_ADDR };
 
 enum config_flags {
 	CONFIG_TOPIC = 1 << 0, /* per-topic key: offset is into struct log_config */
 	CONFIG_BYTES = 1 << 1, /* a size: accepts a K/M/G (x1024) suffix */
+	CONFIG_OFF = 1 << 2,   /* an address that may also be "off" */
+	CONFIG_AUTO = 1 << 3,  /* an address that may also be "auto" */
 };
 
 /* One key. Integers are checked against min..max (INT64_MAX: no upper bound) and align. */
@@ -104,6 +116,13 @@ int config_topic_override(struct log_config *lc, const char *key, const char *va
 
 /* Parses a plain decimal integer (no suffix, no spaces): 0, or -EINVAL / -ERANGE. */
 int config_parse_i64(const char *s, int64_t *out);
+
+/*
+ * Splits an address value "HOST:PORT" (HOST a name, an IPv4 address or a bracketed IPv6
+ * address, at most 253 bytes; PORT 0..65535) into host (brackets removed, hostlen >=
+ * 254) and *port. 0 or -EINVAL.
+ */
+int config_parse_addr(const char *s, char *host, size_t hostlen, int *port);
 
 /* Formats a message into err (when err and errlen) and returns code: for `return ...;`. */
 int config_errf(char *err, size_t errlen, int code, const char *fmt, ...)

@@ -80,6 +80,12 @@ static void assert_config_equal(const struct broker_config *a, const struct brok
 	assert_int_equal(a->max_clients, b->max_clients);
 	assert_int_equal(a->spin_us, b->spin_us);
 	assert_int_equal(a->verify_crc, b->verify_crc);
+	assert_string_equal(a->kafka_listen, b->kafka_listen);
+	assert_string_equal(a->kafka_advertised, b->kafka_advertised);
+	assert_int_equal(a->kafka_max_request_bytes, b->kafka_max_request_bytes);
+	assert_int_equal(a->kafka_max_connections, b->kafka_max_connections);
+	assert_int_equal(a->kafka_send_queue_bytes, b->kafka_send_queue_bytes);
+	assert_int_equal(a->kafka_fetch_copy, b->kafka_fetch_copy);
 }
 
 static void set_ok(struct fixture *f, const char *key, const char *value)
@@ -104,6 +110,12 @@ static void test_config_defaults_are_the_documented_ones(void **state)
 		.max_clients = 1024,
 		.spin_us = 50,
 		.verify_crc = true,
+		.kafka_listen = "127.0.0.1:9092",
+		.kafka_advertised = "auto",
+		.kafka_max_request_bytes = 100 << 20,
+		.kafka_max_connections = 1024,
+		.kafka_send_queue_bytes = 128 << 20,
+		.kafka_fetch_copy = false,
 	};
 	log_config_defaults(&want.log);
 	assert_null(f->c.dir);
@@ -114,7 +126,7 @@ static void test_config_defaults_are_the_documented_ones(void **state)
 static void test_config_table_defaults_parse_to_the_defaults(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(config_nkeys, 17);
+	assert_int_equal(config_nkeys, 23);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		const struct config_key *k = &config_keys[i];
 		struct broker_config c;
@@ -155,6 +167,12 @@ static void test_config_sets_and_reads_back_every_key(void **state)
 		{ "max.clients", "7" },
 		{ "spin.us", "0" },
 		{ "verify.crc", "FALSE" },
+		{ "kafka.listen", "[::1]:0" },
+		{ "kafka.advertised", "kafka.example.com:19092" },
+		{ "kafka.max.request.bytes", "1M" },
+		{ "kafka.max.connections", "3" },
+		{ "kafka.send.queue.bytes", "4G" },
+		{ "kafka.fetch.copy", "true" },
 	};
 	struct broker_config want = {
 		.log = { .segment_bytes = 1048576,
@@ -174,6 +192,12 @@ static void test_config_sets_and_reads_back_every_key(void **state)
 		.max_clients = 7,
 		.spin_us = 0,
 		.verify_crc = false,
+		.kafka_listen = "[::1]:0",
+		.kafka_advertised = "kafka.example.com:19092",
+		.kafka_max_request_bytes = 1 << 20,
+		.kafka_max_connections = 3,
+		.kafka_send_queue_bytes = 4ull << 30,
+		.kafka_fetch_copy = true,
 	};
 	assert_int_equal(sizeof(kv) / sizeof(kv[0]), config_nkeys); /* every key */
 	for (size_t i = 0; i < config_nkeys; i++)
@@ -257,6 +281,15 @@ static void test_config_bad_values_name_the_key_and_change_nothing(void **state)
 	set_fails(f, "auto.create.topics", "1", "not a bool");
 	set_fails(f, "segment.preallocate", "", "not a bool");
 	set_fails(f, "log.level", "loud", "log.level: 'loud' is not a log level");
+	set_fails(f, "kafka.listen", "9092", "kafka.listen: '9092' is not an address (HOST:PORT|off");
+	set_fails(f, "kafka.listen", "localhost:65536", "not an address");
+	set_fails(f, "kafka.listen", "localhost:-1", "not an address");
+	set_fails(f, "kafka.listen", ":9092", "not an address");
+	set_fails(f, "kafka.listen", "::1:9092", "not an address");
+	set_fails(f, "kafka.listen", "auto", "not an address");
+	set_fails(f, "kafka.advertised", "off", "(HOST:PORT|auto;");
+	set_fails(f, "kafka.max.request.bytes", "1K", "out of range (64K..1G)");
+	set_fails(f, "kafka.max.connections", "0", "out of range");
 
 	struct broker_config before = f->c;
 	assert_int_equal(config_set(&f->c, "foo", "1", f->err, sizeof(f->err)), -EINVAL);
@@ -497,7 +530,7 @@ static void test_config_topic_override_accepts_only_topic_keys(void **state)
 		assert_memory_equal(&lc, &before, sizeof(lc));
 		refused++;
 	}
-	assert_int_equal(refused, 11);
+	assert_int_equal(refused, 17);
 	assert_int_equal(config_topic_override(&lc, "foo", "1", f->err, sizeof(f->err)), -EINVAL);
 	assert_non_null(strstr(f->err, "unknown config key 'foo'"));
 	assert_int_equal(config_topic_override(&lc, "retention.ms", "soon", f->err, sizeof(f->err)),
