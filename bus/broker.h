@@ -205,6 +205,14 @@ void broker_segments_changed(struct broker *b, struct bpart *bp);
 
 /* writer.c */
 uint8_t *writer_stage(struct bpart *bp, size_t len);
+/*
+ * The one validation of an untrusted batch, for every producer path (rings, Kafka
+ * Produce): at most max.message.bytes, copied into the partition's staging memory (so
+ * what is checked is what gets written), rb_validate on the copy (CRC when verify.crc),
+ * exactly one whole batch, no control batch, a known codec. 0 with *h filled, then call
+ * writer_add; or -EMSGSIZE / -ENOMEM / -PAGEBUS_E*.
+ */
+int writer_stage_batch(struct bpart *bp, const void *src, size_t len, struct rb_header *h);
 /* Stages a validated batch (already copied to writer_stage's memory) for the partition:
  * offsets assigned, baseOffset patched. 0, -EBUSY (roll needs in-flight writes to finish:
  * retry later) or another -errno (the batch is refused; the sink is not called). */

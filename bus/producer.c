@@ -218,7 +218,7 @@ static void ring_broken(struct bproducer *p, uint64_t tail)
 		session_close(s);
 }
 
-/* Validates the entry's batch (already copied to dst) and its addressing. */
+/* Checks the entry's addressing; its batch is checked by writer_stage_batch. */
 static int check_entry(struct bproducer *p, const struct pb_ring_entry *eh, struct bpart **bpp)
 {
 	struct broker *b = p->b;
@@ -226,8 +226,6 @@ static int check_entry(struct bproducer *p, const struct pb_ring_entry *eh, stru
 		return -PAGEBUS_EBADLEN;
 	if (eh->acks > PB_ACKS_DURABLE || eh->topic_id != p->topic_id)
 		return -EINVAL;
-	if (eh->batch_len > b->cfg->max_message_bytes)
-		return -EMSGSIZE;
 	struct bpart *bp = broker_part(b, eh->topic_id, eh->partition);
 	if (!bp)
 		return -ENOENT;
@@ -237,7 +235,6 @@ static int check_entry(struct bproducer *p, const struct pb_ring_entry *eh, stru
 
 bool producer_drain(struct bproducer *p)
 {
-	struct broker *b = p->b;
 	uint64_t tail = load_acquire(&p->hdr->tail);
 	if (tail > p->stop_at)
 		tail = p->stop_at;
@@ -287,21 +284,9 @@ bool producer_drain(struct bproducer *p)
 		p->drain += eh.len;
 		struct bpart *bp = NULL;
 		int err = check_entry(p, &eh, &bp);
-		uint8_t *dst = NULL;
 		struct rb_header h;
-		if (!err && !(dst = writer_stage(bp, eh.batch_len)))
-			err = -ENOMEM;
-		if (!err) {
-			/* validate the broker's copy: what is checked is what gets written */
-			memcpy(dst, p->data + off + sizeof(eh), eh.batch_len);
-			long r = rb_validate(dst, eh.batch_len, b->cfg->verify_crc, &h);
-			if (r < 0)
-				err = (int)r;
-			else if ((uint64_t)r != eh.batch_len)
-				err = -PAGEBUS_EBADLEN;
-			else if ((h.attributes & RB_ATTR_CONTROL) || rb_codec(&h) > RB_CODEC_ZSTD)
-				err = -PAGEBUS_EBADRECORD;
-		}
+		if (!err) /* validates the broker's copy: what is checked is what gets written */
+			err = writer_stage_batch(bp, p->data + off + sizeof(eh), eh.batch_len, &h);
 		if (!err)
 			err = writer_add(bp, &h, eh.batch_len, &p->sink, qseq, (uint8_t)eh.acks);
 		if (err == -EBUSY) {

@@ -13,6 +13,7 @@
 
 #include "broker.h"
 #include "logging.h"
+#include "pagebus.h"
 
 static int grow(void **p, size_t *cap, size_t want, size_t elem)
 {
@@ -43,6 +44,25 @@ uint8_t *writer_stage(struct bpart *bp, size_t len)
 	if (grow((void **)&g->buf, &g->cap, g->len + len, 1) < 0)
 		return NULL;
 	return g->buf + g->len;
+}
+
+int writer_stage_batch(struct bpart *bp, const void *src, size_t len, struct rb_header *h)
+{
+	const struct broker_config *cfg = bp->b->cfg;
+	if (len > cfg->max_message_bytes)
+		return -EMSGSIZE;
+	uint8_t *dst = writer_stage(bp, len);
+	if (!dst)
+		return -ENOMEM;
+	memcpy(dst, src, len);
+	long r = rb_validate(dst, len, cfg->verify_crc, h);
+	if (r < 0)
+		return (int)r;
+	if ((uint64_t)r != len)
+		return -PAGEBUS_EBADLEN;
+	if ((h->attributes & RB_ATTR_CONTROL) || rb_codec(h) > RB_CODEC_ZSTD)
+		return -PAGEBUS_EBADRECORD;
+	return 0;
 }
 
 int writer_add(struct bpart *bp, const struct rb_header *h, size_t len, struct ack_sink *sink,
