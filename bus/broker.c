@@ -107,6 +107,44 @@ void broker_topic_detach(struct broker *b, struct topic *t)
 	t->ctx = NULL;
 }
 
+int broker_topic_create(struct broker *b, const char *name, int32_t partitions, const char *const *keys,
+			const char *const *values, int n, const char *by, struct topic **out, char *err,
+			size_t errlen)
+{
+	struct topic *t = NULL;
+	*out = NULL;
+	int r = topics_create(&b->topics, name, partitions, keys, values, n, &t, err, errlen);
+	if (r)
+		return r;
+	if ((r = broker_topic_attach(b, t)) < 0)
+		return config_errf(err, errlen, r, "cannot attach topic '%s': %s", name, strerror(-r));
+	log_info("topic %s created (%d partitions) %s", t->name, t->nparts, by);
+	*out = t;
+	return 0;
+}
+
+int broker_topic_delete(struct broker *b, const char *name, const char *by, char *err, size_t errlen)
+{
+	struct topic *t = topics_find(&b->topics, name);
+	if (!t)
+		return config_errf(err, errlen, -ENOENT, "unknown topic '%s'", name);
+	struct bpart *parts = t->ctx;
+	for (int32_t i = 0; parts && i < t->nparts; i++)
+		if (!writer_idle(&parts[i]))
+			return config_errf(err, errlen, -EBUSY, "topic '%s' has appends in flight; try again", name);
+	for (int32_t i = 0; parts && i < t->nparts; i++)
+		session_push_segment_event(b, &parts[i], PBP_SEG_TOPIC_DELETED, 0);
+	broker_topic_detach(b, t);
+	int r = topics_delete(&b->topics, name, err, errlen);
+	if (r < 0) {
+		broker_topic_attach(b, t); /* the registry still has it: keep serving it */
+		return r;
+	}
+	offsets_drop_topic(&b->offsets, name);
+	log_info("topic %s deleted %s", name, by);
+	return 0;
+}
+
 /* ---- the data dir: lock and socket ------------------------------------------------------ */
 
 static int lock_dir(struct broker *b)

@@ -202,6 +202,16 @@ int broker_topic_attach(struct broker *b, struct topic *t);
 void broker_topic_detach(struct broker *b, struct topic *t);
 /* Tell consumers of a partition, and the control region, that its segments changed. */
 void broker_segments_changed(struct broker *b, struct bpart *bp);
+/*
+ * Creates a topic (registry, partitions, broker state) for any front end (callers map
+ * "unspecified" to default.partitions); n per-topic overrides keys[i]=values[i]; `by`
+ * says who asked, for the log line. 0 and *out, or -errno with err set (topics_create).
+ */
+int broker_topic_create(struct broker *b, const char *name, int32_t partitions, const char *const *keys,
+			const char *const *values, int n, const char *by, struct topic **out, char *err,
+			size_t errlen);
+/* Deletes a topic: -ENOENT, -EBUSY (appends in flight: retry), or -errno with err set. */
+int broker_topic_delete(struct broker *b, const char *name, const char *by, char *err, size_t errlen);
 
 /* writer.c */
 uint8_t *writer_stage(struct bpart *bp, size_t len);

@@ -95,13 +95,9 @@ static struct topic *find_or_create(struct session *s, const char *name, struct 
 		*err = fail(rep, -ENOENT, "unknown topic '%s' (auto.create.topics is off: create it first)", name);
 		return NULL;
 	}
-	*err = topics_create(&b->topics, name, b->cfg->default_partitions, NULL, NULL, 0, &t, rep->err,
-			     sizeof(rep->err));
-	if (!*err && (*err = broker_topic_attach(b, t)) < 0)
-		fail(rep, *err, "cannot attach topic '%s': %s", name, strerror(-*err));
-	if (!*err)
-		log_info("topic %s created automatically (%d partitions)", name, t->nparts);
-	return *err ? NULL : t;
+	*err = broker_topic_create(b, name, b->cfg->default_partitions, NULL, NULL, 0, "automatically", &t,
+				   rep->err, sizeof(rep->err));
+	return t;
 }
 
 /* ---- handlers: parse the request, act, encode the reply; -errno + rep->err on failure */
@@ -138,14 +134,13 @@ static int h_topic_create(struct session *s, struct pbp_rbuf *r, uint32_t id, st
 	}
 	struct topic *t = NULL;
 	int32_t parts = m.partitions == -1 ? s->b->cfg->default_partitions : m.partitions;
-	err = topics_create(&s->b->topics, m.name, parts, keys, values, (int)m.nconfigs, &t, rep->err,
-			    sizeof(rep->err));
+	char by[32];
+	snprintf(by, sizeof(by), "by pid %d", (int)s->pid);
+	err = broker_topic_create(s->b, m.name, parts, keys, values, (int)m.nconfigs, by, &t, rep->err,
+				  sizeof(rep->err));
 	pbp_free_topic_create(&m);
 	if (err)
 		return err;
-	if ((err = broker_topic_attach(s->b, t)) < 0)
-		return fail(rep, err, "cannot attach topic: %s", strerror(-err));
-	log_info("topic %s created (%d partitions) by pid %d", t->name, t->nparts, (int)s->pid);
 	struct pbp_topic_create_reply out = { t->id, t->nparts };
 	return pbp_enc_topic_create_reply(&rep->w, id, &out);
 }
@@ -156,23 +151,10 @@ static int h_topic_delete(struct session *s, struct pbp_rbuf *r, uint32_t id, st
 	int err = pbp_parse_topic_delete(r, &m);
 	if (err)
 		return err;
-	struct broker *b = s->b;
-	struct topic *t = topics_find(&b->topics, m.name);
-	if (!t)
-		return fail(rep, -ENOENT, "unknown topic '%s'", m.name);
-	struct bpart *parts = t->ctx;
-	for (int32_t i = 0; i < t->nparts; i++)
-		if (!writer_idle(&parts[i]))
-			return fail(rep, -EBUSY, "topic '%s' has appends in flight; try again", m.name);
-	for (int32_t i = 0; i < t->nparts; i++)
-		session_push_segment_event(b, &parts[i], PBP_SEG_TOPIC_DELETED, 0);
-	broker_topic_detach(b, t);
-	if ((err = topics_delete(&b->topics, m.name, rep->err, sizeof(rep->err))) < 0) {
-		broker_topic_attach(b, t); /* the registry still has it: keep serving it */
+	char by[32];
+	snprintf(by, sizeof(by), "by pid %d", (int)s->pid);
+	if ((err = broker_topic_delete(s->b, m.name, by, rep->err, sizeof(rep->err))) < 0)
 		return err;
-	}
-	offsets_drop_topic(&b->offsets, m.name);
-	log_info("topic %s deleted by pid %d", m.name, (int)s->pid);
 	return pbp_enc_ok_reply(&rep->w, PBP_TOPIC_DELETE, id);
 }
 
