@@ -49,7 +49,7 @@ BINS  += $(BUILD)/pagebus
 endif
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
-.PHONY: all test check asan run install clean deps
+.PHONY: all test check asan run install clean deps bench-deps
 all: $(BINS) $(LIBPAGEBUS_A) $(LIBPAGEBUS_SO) $(TESTS)
 
 $(BUILD)/%.o: %.c
@@ -73,6 +73,16 @@ $(LIBPAGEBUS_SO): $(call obj,$(CLIENT_SRCS)) client/libpagebus.map
 $(BUILD)/pagebusd: $(call obj,$(BUS_MAINS)) $(INTERNAL_LIBS)
 $(BUILD)/pagebus: $(call obj,$(CLIENT_MAINS)) $(INTERNAL_LIBS)
 $(foreach b,$(BENCH_MAINS),$(eval $(BUILD)/$(basename $(notdir $(b))): $(call obj,$(b)) $(INTERNAL_LIBS)))
+# pagebus-bench's modules (bench/bench_*.c) link into it alone (and the histogram into its
+# test); its ZeroMQ peer is compiled only where zmq.h is installed.
+BENCH_MODS := $(wildcard bench/bench_*.c)
+HAVE_ZMQ   := $(shell printf '\043include <zmq.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
+$(BUILD)/pagebus-bench: $(call obj,$(BENCH_MODS))
+$(BUILD)/tests/test_bench: $(BUILD)/bench/bench_hist.o | $(BUILD)/pagebus-bench
+ifeq ($(HAVE_ZMQ),1)
+$(BUILD)/bench/bench_peers.o: ALL_CFLAGS += -DPB_HAVE_ZMQ
+$(BUILD)/pagebus-bench: LIBS += -lzmq
+endif
 $(BINS):
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(INTERNAL_LIBS) $(LIBS)
@@ -82,20 +92,26 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(call obj,$(TEST_HELPERS)) $(INTERNAL_LIBS
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(INTERNAL_LIBS) -lcmocka $(LIBS)
 
 # Build-time and test-time packages (Debian names). `make deps` installs only what is
-# missing, and only as root; otherwise it prints the exact command and fails.
+# missing, and only as root; otherwise it prints the exact command and fails. `make
+# bench-deps` does the same for the benchmark peers and plotting.
 DEB_PKGS := gcc make liburing-dev libbpf-dev libcmocka-dev clang llvm bpftool pkg-config kcat \
             zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev lz4 zstd
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+BENCH_PKGS := redis-server libzmq3-dev gnuplot-nox
+apt_install_missing = @missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
-		echo "make deps: missing packages:$$missing"; \
-		echo "make deps: run as root: apt-get update && apt-get install -y$$missing"; exit 1; \
+		echo "make $@: missing packages:$$missing"; \
+		echo "make $@: run as root: apt-get update && apt-get install -y$$missing"; exit 1; \
 	fi; \
-	echo "make deps: installing$$missing"; \
+	echo "make $@: installing$$missing"; \
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing
+deps:
+	$(call apt_install_missing,$(DEB_PKGS))
+bench-deps:
+	$(call apt_install_missing,$(BENCH_PKGS))
+	$(Q)rm -f $(BUILD)/bench/bench_peers.o # rebuilt, with ZeroMQ if it just arrived
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory check
