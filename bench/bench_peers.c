@@ -70,16 +70,7 @@ static void resp_close(struct resp *c)
 
 static int resp_send(struct resp *c, const char *p, size_t len)
 {
-	while (len) {
-		ssize_t n = write(c->fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EPIPE;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return bench_write_full(c->fd, p, len);
 }
 
 /* Makes at least want unread bytes available (growing the buffer when needed). */

@@ -48,6 +48,37 @@ int bench_tmpdir(const char *tag, char *buf, size_t len)
 	return mkdtemp(buf) ? 0 : -errno;
 }
 
+/* One loop for both directions: op is read or write. */
+static int xfer_full(int fd, char *p, size_t len, ssize_t (*op)(int, void *, size_t))
+{
+	while (len) {
+		ssize_t n = op(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* write(2) with read(2)'s signature, for xfer_full */
+static ssize_t write_op(int fd, void *p, size_t len)
+{
+	return write(fd, p, len);
+}
+
+int bench_write_full(int fd, const void *p, size_t len)
+{
+	return xfer_full(fd, (char *)p, len, write_op);
+}
+
+int bench_read_full(int fd, void *p, size_t len)
+{
+	return xfer_full(fd, p, len, read);
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;

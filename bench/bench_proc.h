@@ -18,6 +18,10 @@ uint64_t now_ns(void);
 /* mkdtemp "$TMPDIR/pagebus-bench-<tag>-XXXXXX" into buf; 0 or -errno. */
 int bench_tmpdir(const char *tag, char *buf, size_t len);
 void bench_rmrf(const char *path);
+/* Writes or reads exactly len bytes (retrying short transfers and EINTR): 0, -errno, or
+ * -EPIPE when the other end closed. */
+int bench_write_full(int fd, const void *p, size_t len);
+int bench_read_full(int fd, void *p, size_t len);
 /* CPU seconds of every thread of pid so far (io_uring workers included); < 0 if gone. */
 double proc_cpu_s(pid_t pid);
 /* Peak resident set (VmHWM) of pid in KiB, 0 if unknown; proc_reset_hwm restarts it. */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bench_hist.h"
+#include "bench_kafka.h"
 #include "bench_limits.h"
 #include "bench_peers.h"
 #include "bench_proc.h"
@@ -28,6 +29,7 @@
 
 #define READY_TIMEOUT_MS 20000
 #define POLL_MAX 256
+#define STAMP_EVERY 16
 #define REDIS_LAT_MAX_RATE 100000.0 /* unpipelined XADD cannot follow a faster schedule */
 
 /* What one client process reports, in memory shared with the harness. */
@@ -51,6 +53,7 @@ struct case_ctx {
 	int verify_crc;
 	uint64_t count;      /* messages to send (0: send for `seconds`) */
 	int nconsumers;      /* fanout, catchup: members 0..nconsumers-1 consume */
+	int stamp;           /* flood producer: stamp some messages with their send time */
 	uint64_t *total;     /* shared: what the producer sent, UINT64_MAX until known */
 	struct member_out *out;
 };
@@ -283,8 +286,8 @@ static void wait_until(uint64_t t, int may_sleep)
 }
 
 /*
- * Producer: x->count messages, or as many as fit in x->seconds, each stamped with the
- * time it is sent; or, with a rate (the latency scenario's open loop), message i is due
+ * Producer: x->count messages, or as many as fit in x->seconds (with x->stamp, one in
+ * STAMP_EVERY carries the time it was sent); or, with a rate (the latency scenario's open loop), message i is due
  * at t0 + i / rate and carries that due time, so a stall counts against every message
  * it delays (coordinated-omission correction by construction).
  */
@@ -305,10 +308,14 @@ static int producer_member(int idx, void *arg)
 	for (; !err; i++) {
 		if (x->count ? i >= x->count : !(i & 255) && now_s() >= deadline)
 			break;
-		uint64_t stamp = now_ns();
+		/* stamped: every message on a schedule, one in STAMP_EVERY of a flood (reading
+		 * the clock per message would cost the producer more than the send) */
+		uint64_t stamp = 0;
 		if (interval) {
 			stamp = t0 + i * interval;
 			wait_until(stamp, 1); /* a spinning producer would starve the broker on 2 CPUs */
+		} else if (x->stamp && !(i % STAMP_EVERY)) {
+			stamp = now_ns();
 		}
 		if (x->value_len >= 8)
 			memcpy(val, &stamp, 8);
@@ -334,7 +341,7 @@ static int producer_member(int idx, void *arg)
 }
 
 /* Consumer: reads until *x->total messages (or 60 s past the case), touching each value;
- * stamped values (>= 8 bytes) go into the latency histogram. */
+ * stamped values (8 bytes of send time, not 0) go into the latency histogram. */
 static int consumer_member(int idx, void *arg)
 {
 	struct case_ctx *x = arg;
@@ -361,11 +368,9 @@ static int consumer_member(int idx, void *arg)
 			const unsigned char *v = m[i].value;
 			mo->bytes += m[i].value_len;
 			mo->sum += m[i].value_len ? v[m[i].value_len - 1] : 0;
-			if (now) {
-				uint64_t sent;
-				memcpy(&sent, v, 8);
+			uint64_t sent;
+			if (now && (memcpy(&sent, v, 8), sent)) /* 0: not stamped */
 				hist_record(&mo->h, now > sent ? now - sent : 0);
-			}
 		}
 		mo->msgs += (uint64_t)n;
 	}
@@ -676,7 +681,7 @@ static int fanout_run(struct scen_env *e, void *arg, struct bench_result *r)
 		return err;
 	}
 	struct case_ctx x = { .o = o, .dir = b.dir, .value_len = f->size, .acks = PAGEBUS_ACKS_APPENDED,
-			      .seconds = case_s(o, 1.0), .verify_crc = 1, .nconsumers = f->consumers, .total = e->total, .out = e->out };
+			      .seconds = case_s(o, 1.0), .verify_crc = 1, .nconsumers = f->consumers, .stamp = 1, .total = e->total, .out = e->out };
 	unique_topic(x.topic, sizeof(x.topic), "fanout");
 	if ((err = create_topic(b.dir, x.topic))) {
 		fail(r, "topic", err);
@@ -869,47 +874,111 @@ static int tcp_connects(int port)
 	return ok;
 }
 
+#define REMOTE_VALUE 1024
+#define REMOTE_FETCH_BYTES (8 << 20)
+
+struct remote_case {
+	int copy, port;
+	const char *dir, *topic;
+	uint64_t msgs;
+};
+
+/* The remote path's limit: the same bytes by sendfile (splice path) or pread + write
+ * (copy path) to a loopback socket, measured now. */
+static void remote_limit(struct scen_env *e, const struct remote_case *rc, struct bench_result *r)
+{
+	double copy_gbps, sf = limit_sendfile_gbps(e->tmp, limit_s(e->o), &copy_gbps);
+	snprintf(r->limit_name, sizeof(r->limit_name), "%s MB/s", rc->copy ? "pread+write>TCP" : "sendfile>TCP");
+	r->limit_value = (rc->copy ? copy_gbps : sf) * 1e3;
+}
+
+static int remote_run(struct scen_env *e, void *arg, struct bench_result *r)
+{
+	const struct remote_case *rc = arg;
+	result_param(r, "path", "%s", rc->copy ? "copy" : "splice");
+	result_param(r, "value", "%d", REMOTE_VALUE);
+	result_param(r, "log_mib", "%g", (double)(rc->msgs * REMOTE_VALUE) / (1 << 20));
+	snprintf(r->headline, sizeof(r->headline), "mb_per_s");
+	remote_limit(e, rc, r);
+	struct bench_broker b;
+	char addr[64];
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", rc->port);
+	const char *args[] = { "--kafka.listen", addr, "--kafka.fetch.copy", rc->copy ? "true" : "false", NULL };
+	int err = broker_start(&b, rc->dir, args);
+	if (err) {
+		fail(r, "broker", err);
+		return err;
+	}
+	struct kfetch_stats st;
+	struct window w;
+	window_start(&w, &b);
+	double t0 = now_s();
+	err = kafka_fetch_all(rc->port, rc->topic, (int64_t)rc->msgs, REMOTE_FETCH_BYTES, &st);
+	double t = now_s() - t0;
+	if (err) {
+		fail(r, "Fetch", err);
+	} else {
+		window_end(&w, r, (double)st.msgs);
+		r->seconds = t;
+		r->msgs_per_s = (double)st.msgs / t;
+		r->mb_per_s = (double)st.bytes / t / 1e6;
+		r->gb_per_s = r->mb_per_s / 1e3;
+	}
+	broker_stop(&b);
+	return err;
+}
+
 static int scen_remote(const struct bench_opts *o)
 {
 	struct scen_env e;
 	int err = env_open(&e, o);
 	if (err)
 		return err;
+	uint64_t bytes = o->size ? o->size : o->quick ? 4u << 20 : 512u << 20;
+	const char *why = NULL;
+	char dir[4096], topic[64], port_s[16];
+	int port = free_port();
+	struct bench_broker b;
+	snprintf(port_s, sizeof(port_s), "127.0.0.1:%d", port);
+	const char *args[] = { "--kafka.listen", port_s, NULL };
+	unique_topic(topic, sizeof(topic), "remote");
+	struct case_ctx x = { .o = o, .dir = dir, .value_len = REMOTE_VALUE, .acks = PAGEBUS_ACKS_APPENDED,
+			      .count = bytes / REMOTE_VALUE, .out = e.out };
+	snprintf(x.topic, sizeof(x.topic), "%s", topic);
+	dir[0] = 0;
+	if (!broker_has_key("kafka.listen") || !broker_has_key("kafka.fetch.copy"))
+		why = "not available in this build (no kafka.listen)";
+	else if (o->dir)
+		why = "needs its own broker (not with --dir)";
+	else if ((err = bench_tmpdir("remote", dir, sizeof(dir))) || (err = broker_start(&b, dir, args)))
+		why = "error: broker did not start";
+	else {
+		/* the log, written once through the local path; the Fetches read it */
+		if (!tcp_connects(port))
+			why = "not available in this build (nothing listens on kafka.listen)";
+		else if ((err = create_topic(dir, topic)) || (err = run_crew(1, producer_member, &x, 600)))
+			why = "error: writing the log";
+		broker_stop(&b);
+	}
 	for (int copy = 0; copy < 2; copy++) {
+		struct remote_case rc = { copy, port, dir, topic, x.count };
+		if (!why) {
+			run_case(&e, "remote", remote_run, &rc);
+			continue;
+		}
 		struct bench_result r;
 		result_init(&r, "remote");
 		result_param(&r, "path", "%s", copy ? "copy" : "splice");
 		snprintf(r.headline, sizeof(r.headline), "mb_per_s");
-		double copy_gbps;
-		double sf = limit_sendfile_gbps(e.tmp, limit_s(o), &copy_gbps);
-		snprintf(r.limit_name, sizeof(r.limit_name), "%s MB/s", copy ? "pread+write>TCP" : "sendfile>TCP");
-		r.limit_value = (copy ? copy_gbps : sf) * 1e3;
-		if (!broker_has_key("kafka.listen")) {
-			snprintf(r.status, sizeof(r.status), "not available in this build (no kafka.listen)");
-		} else {
-			/* the key is there: does anything listen on it? */
-			char addr[64], port_s[16];
-			int port = free_port();
-			snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-			snprintf(port_s, sizeof(port_s), "%d", port);
-			const char *args[] = { "--kafka.listen", addr, "--kafka.fetch.copy",
-					       copy ? "true" : "false", NULL };
-			struct bench_broker b;
-			if (o->dir)
-				snprintf(r.status, sizeof(r.status), "needs its own broker (not with --dir)");
-			else if ((err = broker_start(&b, NULL, args)))
-				fail(&r, "broker", err);
-			else {
-				if (!tcp_connects(port))
-					snprintf(r.status, sizeof(r.status),
-						 "not available in this build (nothing listens on kafka.listen)");
-				else
-					snprintf(r.status, sizeof(r.status),
-						 "not available in this build (Fetch client not written yet)");
-				broker_stop(&b);
-			}
-		}
+		remote_limit(&e, &rc, &r);
+		snprintf(r.status, sizeof(r.status), "%s", why);
 		o->emit(o->emit_ctx, &r);
+	}
+	if (dir[0]) {
+		char log[4200];
+		snprintf(log, sizeof(log), "%s.log", dir);
+		unlink(log);
+		bench_rmrf(dir);
 	}
 	env_close(&e);
 	return 0;
