@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kafka.h"
 #include "logging.h"
 #include "protocol.h"
 
@@ -344,6 +345,8 @@ int broker_open(struct broker *b, struct broker_config *cfg)
 		return -errno;
 	if ((err = open_socket(b)) < 0)
 		return err;
+	if ((err = kafka_open(b)) < 0)
+		return err;
 	arm_accept(b);
 	arm_signal(b);
 	b->op_retention.cb = retention_done;
@@ -372,6 +375,7 @@ static bool all_writers_idle(struct broker *b)
 static void begin_stop(struct broker *b)
 {
 	uloop_cancel(&b->loop, &b->op_accept, NULL);
+	kafka_stop(b);
 	struct list *pos, *tmp;
 	list_for_each_safe(pos, tmp, &b->producers) {
 		struct bproducer *p = container_of(pos, struct bproducer, link);
@@ -432,6 +436,7 @@ int broker_run(struct broker *b)
 			stop_begun = true;
 		}
 		bool work = drain_rings(b);
+		work |= kafka_turn(b);
 		writer_submit(b);
 		release_rings(b);
 		if (stop_begun && rings_drained(b) && all_writers_idle(b) && b->inflight == 0)
@@ -492,6 +497,7 @@ void broker_close(struct broker *b)
 	}
 	if (b->loop.ring.ring_fd > 0)
 		uloop_exit(&b->loop);
+	kafka_close(b); /* after the loop: none of its requests completes any more */
 	for (size_t i = 0; i < b->topics.n; i++)
 		broker_topic_detach(b, b->topics.v[i]);
 	topics_close(&b->topics);

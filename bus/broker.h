@@ -100,6 +100,7 @@ struct bpart {
 	bool unsynced;              /* bytes written since the last fsync */
 	uint64_t seen_generation;   /* segment-list generation last published */
 	int consumers;              /* local consumers attached: wake only then */
+	int kafka_waiters;          /* Kafka Fetches waiting for its appends (kafka_fetch.c) */
 	struct list active_link;    /* in broker.active_parts while it has work */
 	bool active;
 };
@@ -189,6 +190,7 @@ struct broker {
 	bool sleeping;
 	int inflight;               /* writes and fsyncs in flight */
 	int64_t now_ms;             /* wall clock at the start of the loop turn */
+	struct kafka *kafka;        /* the Kafka endpoint (kafka.c); NULL when off */
 };
 
 int broker_open(struct broker *b, struct broker_config *cfg);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "kafka.h"
 #include "logging.h"
 #include "pagebus.h"
 
@@ -163,6 +164,8 @@ static void publish(struct bpart *bp)
 	if (bp->log->generation != bp->seen_generation)
 		broker_segments_changed(b, bp);
 	control_publish_hwm(&b->control, bp->slot, bp->log->hwm, bp->consumers > 0);
+	if (bp->kafka_waiters)
+		kafka_part_appended(bp);
 }
 
 static void write_done(struct uloop *l, struct uloop_op *op, int res, unsigned flags)

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,10 @@ pid_t tu_broker_start(const char *dir, const char *log_path, const char *const *
 	argv[n++] = tu_pagebusd();
 	argv[n++] = "--dir";
 	argv[n++] = dir;
+	/* no Kafka endpoint on the fixed default port, which parallel test runs would share;
+	 * a case that wants one passes --kafka.listen 127.0.0.1:0 (the last value wins) */
+	argv[n++] = "--kafka.listen";
+	argv[n++] = "off";
 	for (int i = 0; args && args[i] && n < 62; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
@@ -197,4 +202,15 @@ void tu_broker_kill(pid_t pid)
 int tu_broker_alive(pid_t pid)
 {
 	return waitpid(pid, NULL, WNOHANG) == 0;
+}
+
+int tu_sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int st = system(cmd);
+	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

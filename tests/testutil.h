@@ -31,7 +31,8 @@ const char *tu_seg_file(const char *dir, int64_t base, const char *ext);
 const char *tu_pagebusd(void);
 
 /*
- * Starts pagebusd --dir dir [args...] (NULL-terminated), stderr to log_path, and waits
+ * Starts pagebusd --dir dir --kafka.listen off [args...] (NULL-terminated: args may turn
+ * the Kafka endpoint on, e.g. on 127.0.0.1:0), stderr to log_path, and waits
  * (at most 20 s) for its ready line. Returns the pid, or -1 when it exited or never got
  * ready (*status then holds its wait status when it exited). The broker gets SIGKILL
  * when the test program dies, so a crashed test never leaves one running.
@@ -48,5 +49,7 @@ void tu_broker_kill(pid_t pid);
 int tu_broker_alive(pid_t pid);
 /* 1 when the file contains needle. */
 int tu_file_contains(const char *path, const char *needle);
+/* Runs a shell command (printf-style); its exit status, or -1 when it did not exit. */
+int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif
