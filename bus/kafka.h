@@ -26,13 +26,18 @@
 #define KAFKA_STALL_MS 30000
 /* Bytes moved per splice round (the pipe is sized to this when the kernel allows). */
 #define KAFKA_PIPE_BYTES (1u << 20)
+/* Record bytes one connection may send inline (sendfile) before the loop turns. */
+#define KAFKA_INLINE_BUDGET (8u << 20)
 
 /* What the endpoint has done since start; logged when the broker stops. */
 struct kafka_stats {
 	uint64_t accepted, refused, closed_bad;
 	uint64_t requests;
-	uint64_t fetch_spliced; /* record bytes moved segment → socket by splice (never in user space) */
-	uint64_t fetch_copied;  /* record bytes read into the broker and sent (kafka.fetch.copy) */
+	/* record bytes of Fetch responses, by how they reached the socket; the first two
+	 * never enter user space */
+	uint64_t fetch_sendfile; /* sendfile(2) inline: their pages were cached */
+	uint64_t fetch_spliced;  /* IORING_OP_SPLICE file → pipe → socket, off the loop */
+	uint64_t fetch_copied;   /* read into the broker, then sent (kafka.fetch.copy only) */
 	uint64_t mem_bytes;     /* bytes sent from broker memory: headers and other responses */
 	uint64_t produce_batches, produce_bytes;
 };
