@@ -188,6 +188,58 @@ PAGEBUS_API int pagebus_msg_header(const struct pagebus_msg *m, size_t *pos, str
 /* A static, human-readable description of err (a -errno or -PAGEBUS_E* value). */
 PAGEBUS_API const char *pagebus_strerror(int err);
 
+/* ---- administration (client/admin.c) ------------------------------------------------- */
+
+/* One topic of pagebus_topic_list(). */
+struct pagebus_topic_info {
+	const char *name;    /* NUL-terminated, inside the list's allocation */
+	uint32_t topic_id;
+	int32_t partitions;
+};
+
+/*
+ * Every topic the broker has, in its order. *out is one malloc'd array of *n entries
+ * (NULL when there are none), names included, owned by the caller until
+ * pagebus_topic_list_free(). *out = NULL and *n = 0 on error.
+ */
+PAGEBUS_API int pagebus_topic_list(struct pagebus *pb, struct pagebus_topic_info **out, int *n);
+/* Accepts NULL. */
+PAGEBUS_API void pagebus_topic_list_free(struct pagebus_topic_info *topics);
+
+/* One partition of pagebus_topic_describe(), as the broker saw it when it answered. */
+struct pagebus_partition_info {
+	int32_t partition;
+	int64_t log_start;  /* first offset still in the log (retention moves it) */
+	int64_t hwm;        /* high watermark: the offset the next append gets */
+	uint32_t segments;  /* segment files */
+	uint64_t bytes;     /* log bytes of those segments */
+};
+
+/* A per-topic override of a broker setting ("retention.ms" = "60000"). */
+struct pagebus_config_entry {
+	const char *key;
+	const char *value;
+};
+
+struct pagebus_topic_desc {
+	const char *name;
+	uint32_t topic_id;
+	int32_t partitions;                   /* entries in parts[], indexed by partition */
+	const struct pagebus_partition_info *parts;
+	int nconfigs;                         /* entries in configs[]: the topic's overrides */
+	const struct pagebus_config_entry *configs;
+};
+
+/*
+ * The topic's partitions (log start, high watermark, segments, bytes) and overrides.
+ * *out is one allocation owned by the caller until pagebus_topic_desc_free(); NULL on
+ * error (-ENOENT: no such topic, with pagebus_last_error() naming it).
+ */
+PAGEBUS_API int pagebus_topic_describe(struct pagebus *pb, const char *topic,
+				       struct pagebus_topic_desc **out);
+/* Accepts NULL. */
+PAGEBUS_API void pagebus_topic_desc_free(struct pagebus_topic_desc *desc);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * admin.c — topic inspection for tools: TOPIC_LIST and TOPIC_DESCRIBE turned into
+ * single caller-owned allocations (structs, arrays and strings together), so one free
+ * releases everything and nothing points back into the connection.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+
+/* Copies s into the string area at *p and advances it. */
+static const char *put_str(char **p, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = memcpy(*p, s, n);
+	*p += n;
+	return d;
+}
+
+int pagebus_topic_list(struct pagebus *pb, struct pagebus_topic_info **out, int *n)
+{
+	if (out)
+		*out = NULL;
+	if (n)
+		*n = 0;
+	if (!pb || !out || !n)
+		return -EINVAL;
+	uint8_t req[64];
+	struct pbp_wbuf w;
+	pbp_w_init(&w, req, sizeof(req));
+	struct pbp_rbuf r;
+	struct pbp_status st;
+	struct pbp_topic_list_reply rep = { 0 };
+	pthread_mutex_lock(&pb->lock);
+	int nfds,
+		err = pb_call(pb, req, pbp_enc_topic_list(&w, pb_next_id(pb)), &r, NULL, 0, &nfds);
+	if (!err)
+		err = pb_status(pb, &st, pbp_parse_topic_list_reply(&r, &st, &rep));
+	pthread_mutex_unlock(&pb->lock);
+	if (err || !rep.n)
+		goto out;
+	size_t bytes = rep.n * sizeof(**out);
+	for (uint32_t i = 0; i < rep.n; i++)
+		bytes += strlen(rep.topics[i].name) + 1;
+	struct pagebus_topic_info *v = malloc(bytes);
+	if (!v) {
+		err = -ENOMEM;
+		goto out;
+	}
+	char *strs = (char *)(v + rep.n);
+	for (uint32_t i = 0; i < rep.n; i++)
+		v[i] = (struct pagebus_topic_info){ put_str(&strs, rep.topics[i].name),
+						    rep.topics[i].topic_id,
+						    rep.topics[i].partitions };
+	*out = v;
+	*n = (int)rep.n;
+out:
+	pbp_free_topic_list_reply(&rep);
+	return err;
+}
+
+void pagebus_topic_list_free(struct pagebus_topic_info *topics)
+{
+	free(topics);
+}
+
+int pagebus_topic_describe(struct pagebus *pb, const char *topic, struct pagebus_topic_desc **out)
+{
+	if (out)
+		*out = NULL;
+	if (!pb || !topic || !out || strlen(topic) > PBP_NAME_MAX)
+		return -EINVAL;
+	struct pbp_topic_describe m;
+	snprintf(m.name, sizeof(m.name), "%s", topic);
+	uint8_t req[512];
+	struct pbp_wbuf w;
+	pbp_w_init(&w, req, sizeof(req));
+	struct pbp_rbuf r;
+	struct pbp_status st;
+	struct pbp_topic_describe_reply rep = { 0 };
+	pthread_mutex_lock(&pb->lock);
+	int nfds, err = pb_call(pb, req, pbp_enc_topic_describe(&w, pb_next_id(pb), &m), &r, NULL,
+				0, &nfds);
+	if (!err)
+		err = pb_status(pb, &st, pbp_parse_topic_describe_reply(&r, &st, &rep));
+	pthread_mutex_unlock(&pb->lock);
+	if (err)
+		goto out;
+	/* the wire promises one entry per partition; they must be 0..partitions-1 in order */
+	for (int32_t i = 0; i < rep.partitions; i++)
+		if (rep.parts[i].partition != i) {
+			err = -EPROTO;
+			goto out;
+		}
+	size_t nparts = (size_t)rep.partitions, ncfg = rep.nconfigs;
+	size_t bytes = sizeof(struct pagebus_topic_desc) +
+		       nparts * sizeof(struct pagebus_partition_info) +
+		       ncfg * sizeof(struct pagebus_config_entry) + strlen(m.name) + 1;
+	for (size_t i = 0; i < ncfg; i++)
+		bytes += strlen(rep.configs[i].key) + strlen(rep.configs[i].value) + 2;
+	struct pagebus_topic_desc *d = malloc(bytes);
+	if (!d) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* layout: desc, parts[] (8-byte fields first), configs[], then the strings */
+	struct pagebus_partition_info *parts = (void *)(d + 1);
+	struct pagebus_config_entry *cfgs = (void *)(parts + nparts);
+	char *strs = (char *)(cfgs + ncfg);
+	for (size_t i = 0; i < nparts; i++)
+		parts[i] = (struct pagebus_partition_info){ rep.parts[i].partition,
+							    rep.parts[i].log_start,
+							    rep.parts[i].hwm, rep.parts[i].segments,
+							    rep.parts[i].bytes };
+	for (size_t i = 0; i < ncfg; i++) {
+		cfgs[i].key = put_str(&strs, rep.configs[i].key);
+		cfgs[i].value = put_str(&strs, rep.configs[i].value);
+	}
+	*d = (struct pagebus_topic_desc){ .name = put_str(&strs, m.name),
+					  .topic_id = rep.topic_id,
+					  .partitions = rep.partitions,
+					  .parts = nparts ? parts : NULL,
+					  .nconfigs = (int)ncfg,
+					  .configs = ncfg ? cfgs : NULL };
+	*out = d;
+out:
+	pbp_free_topic_describe_reply(&rep);
+	return err;
+}
+
+void pagebus_topic_desc_free(struct pagebus_topic_desc *desc)
+{
+	free(desc);
+}
