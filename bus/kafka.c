@@ -507,9 +507,11 @@ static void conn_send(struct kconn *c)
 		}
 		/* all of it sent (or nothing to send): the next one */
 		kresp_release(r);
-		if (c->nresps == KAFKA_MAX_INFLIGHT - 1 && !c->processing) {
-			conn_process(c); /* reading stopped at the limit: requests may be waiting */
-			arm_recv(c);
+		if (c->nresps == KAFKA_MAX_INFLIGHT - 1 && list_empty(&c->resume_link)) {
+			/* reading stopped at the limit and requests may be waiting in rbuf: they
+			 * are taken next turn, not from inside whatever callback got us here */
+			list_add_tail(&k->resume, &c->resume_link);
+			c->refs++;
 		}
 	}
 }
@@ -683,6 +685,7 @@ static void conn_new(struct kafka *k, int fd)
 	c->sink.ops = &conn_sink_ops;
 	list_init(&c->resps);
 	list_init(&c->blocked_link);
+	list_init(&c->resume_link);
 	peer_name(fd, c->peer, sizeof(c->peer));
 	list_add_tail(&k->conns, &c->link);
 	k->nconns++;
@@ -808,6 +811,7 @@ int kafka_open(struct broker *b)
 	list_init(&k->conns);
 	list_init(&k->dying);
 	list_init(&k->blocked);
+	list_init(&k->resume);
 	list_init(&k->fetches);
 	int err = listen_on(k, b->cfg);
 	if (err < 0) {
@@ -876,6 +880,14 @@ bool kafka_turn(struct broker *b)
 			arm_recv(c);
 		}
 		kconn_put(c);
+	}
+	list_for_each_safe(pos, tmp, &k->resume) {
+		struct kconn *c = container_of(pos, struct kconn, resume_link);
+		list_del(&c->resume_link);
+		conn_process(c);
+		arm_recv(c);
+		kconn_put(c);
+		work = true;
 	}
 	work |= kafka_fetch_turn(k);
 	return work;

@@ -87,6 +87,7 @@ struct kafka {
 	struct list dying;     /* closed connections still referenced by requests in flight */
 	uint32_t nconns, next_id;
 	struct list blocked;   /* connections whose current request retries next turn */
+	struct list resume;    /* connections to take requests from again next turn */
 	struct list fetches;   /* every Fetch with pending state (kafka_fetch.c) */
 	int nwake;             /* fetches woken by appends, re-evaluated next turn */
 	uint32_t last_refuse_log;
@@ -97,6 +98,7 @@ struct kconn {
 	struct kafka *k;
 	struct list link;        /* kafka.conns, then kafka.dying once closed */
 	struct list blocked_link;
+	struct list resume_link; /* on kafka.resume (holding a reference) */
 	struct ack_sink sink;    /* Produce batches are acked here */
 	uint32_t id;
 	int fd;

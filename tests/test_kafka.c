@@ -1030,6 +1030,56 @@ static void test_kafka_create_delete_topics_and_metadata(void **state)
 	close(fd);
 }
 
+static void test_kafka_pipelined_requests_are_answered_in_order(void **state)
+{
+	struct kb *k = *state;
+	local_send(k, "pipe", 3, "p-%d", 0, 0);
+	int fd = tcp_connect(k->port);
+	/* far more than a connection may have in progress (256), in one write: ApiVersions,
+	 * Metadata, and Fetches that long-poll at the end of the log */
+	enum { N = 1000 };
+	struct kc_writer all;
+	assert_int_equal(kc_writer_init(&all, 1 << 16), 0);
+	for (int i = 0; i < N; i++) {
+		struct kc_writer w;
+		if (i % 3 == 0) {
+			req_start(&w, 18, i % 2 ? 2 : 0, i);
+		} else if (i % 3 == 1) {
+			req_start(&w, 3, 4, i);
+			kc_w_i32(&w, 1);
+			kc_w_cstr(&w, "pipe");
+			kc_w_i8(&w, 0);
+		} else {
+			req_start(&w, 1, 4, i);
+			kc_w_i32(&w, -1);
+			kc_w_i32(&w, i % 10 == 2 ? 50 : 0); /* some wait at the end of the log */
+			kc_w_i32(&w, 1);
+			kc_w_i32(&w, 1 << 20);
+			kc_w_i8(&w, 0);
+			kc_w_i32(&w, 1);
+			kc_w_cstr(&w, "pipe");
+			kc_w_i32(&w, 1);
+			kc_w_i32(&w, 0);
+			kc_w_i64(&w, i % 10 == 2 ? 3 : 0);
+			kc_w_i32(&w, 1 << 20);
+		}
+		kc_w_patch_i32(&w, 0, (int32_t)(w.len - 4));
+		kc_w_raw(&all, w.buf, w.len);
+		kc_writer_free(&w);
+	}
+	assert_int_equal(all.err, 0);
+	assert_int_equal(send_all(fd, all.buf, all.len), 0);
+	kc_writer_free(&all);
+	for (int i = 0; i < N; i++) {
+		size_t len;
+		uint8_t *b = recv_frame(fd, &len);
+		assert_non_null(b);
+		assert_int_equal((int32_t)be32_get(b), i); /* correlation ids come back in order */
+		free(b);
+	}
+	close(fd);
+}
+
 /* ---- hostile input -------------------------------------------------------------------------- */
 
 /* Sends raw bytes on a new connection; 1 when the broker closed it. */
@@ -1374,6 +1424,7 @@ int main(void)
 		cmocka_unit_test(test_kafka_fetch_out_of_range_before_log_start_and_past_hwm),
 		cmocka_unit_test(test_kafka_produce_validates_like_rings_and_acks_zero_sends_nothing),
 		cmocka_unit_test(test_kafka_create_delete_topics_and_metadata),
+		cmocka_unit_test(test_kafka_pipelined_requests_are_answered_in_order),
 		cmocka_unit_test(test_kafka_malformed_input_is_answered_or_disconnected_and_the_broker_serves_on),
 		cmocka_unit_test(test_kafka_fetch_is_zero_copy_by_the_brokers_counters),
 		cmocka_unit_test(test_kafka_slow_client_is_cut_off_while_others_are_served),
