@@ -74,6 +74,8 @@ int pb_call(struct pagebus *pb, const void *req, int len, struct pbp_rbuf *reply
 	*nfds = 0;
 	if (len < 0)
 		return len; /* the encoder's error */
+	if (pb->fd < 0)
+		return -EPIPE; /* a reconnect failed: the broker is still away */
 	const uint8_t *q = req;
 	uint32_t id = (uint32_t)q[8] | (uint32_t)q[9] << 8 | (uint32_t)q[10] << 16 | (uint32_t)q[11] << 24;
 	ssize_t n = pbp_send(pb->fd, req, (size_t)len, NULL, 0);
@@ -315,22 +317,12 @@ int pagebus_topic_delete(struct pagebus *pb, const char *topic)
 
 int pagebus_topic_partitions(struct pagebus *pb, const char *topic)
 {
-	if (!pb || !topic || strlen(topic) > PBP_NAME_MAX)
-		return -EINVAL;
-	struct pbp_topic_describe m;
-	snprintf(m.name, sizeof(m.name), "%s", topic);
-	uint8_t req[512];
-	struct pbp_wbuf w;
-	pbp_w_init(&w, req, sizeof(req));
-	pthread_mutex_lock(&pb->lock);
-	struct pbp_rbuf r;
-	struct pbp_status st;
-	struct pbp_topic_describe_reply out = { 0 };
-	int nfds, err = pb_call(pb, req, pbp_enc_topic_describe(&w, pb_next_id(pb), &m), &r, NULL, 0, &nfds);
-	if (!err && !(err = pb_status(pb, &st, pbp_parse_topic_describe_reply(&r, &st, &out))))
-		err = out.partitions;
-	pbp_free_topic_describe_reply(&out);
-	pthread_mutex_unlock(&pb->lock);
+	struct pagebus_topic_desc *d;
+	int err = pagebus_topic_describe(pb, topic, &d);
+	if (err)
+		return err;
+	err = d->partitions;
+	pagebus_topic_desc_free(d);
 	return err;
 }
 

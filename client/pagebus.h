@@ -168,7 +168,12 @@ PAGEBUS_API int pagebus_consumer_open(struct pagebus *pb, const char *topic, int
  * Fills up to max messages (the previous ones become invalid). Waits up to timeout_ms
  * (0: don't wait, < 0: forever) when nothing is there. Returns the count (0 on timeout)
  * or an error: -ERANGE (offset below the log start with PAGEBUS_RESET_ERROR),
- * -PAGEBUS_EBADCRC (corrupt batch), -EPIPE (broker gone), -ENOENT (topic deleted).
+ * -PAGEBUS_EBADCRC / -PAGEBUS_EBADRECORD (corrupt batch, named with topic, partition and
+ * offset in pagebus_last_error()), -ENOENT (topic deleted), -ENOTSUP (compressed with a
+ * codec not built in), -EMSGSIZE (a compressed batch larger than the decompression
+ * bound). When the broker goes away the consumer reconnects by itself: pagebus_poll
+ * returns 0 (after timeout_ms) while it is away and resumes at the next offset after it
+ * restarts.
  */
 PAGEBUS_API int pagebus_poll(struct pagebus_consumer *c, struct pagebus_msg *msgs, int max, int timeout_ms);
 /* Next offset the consumer will return. */
