@@ -72,6 +72,7 @@ int pb_call(struct pagebus *pb, const void *req, int len, struct pbp_rbuf *reply
 	    int *nfds)
 {
 	*nfds = 0;
+	pb->last_error[0] = 0; /* a message belongs to the request that failed, no other */
 	if (len < 0)
 		return len; /* the encoder's error */
 	if (pb->fd < 0)
