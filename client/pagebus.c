@@ -828,8 +828,15 @@ static int cmd_consume(const struct command *cmd, int argc, char **argv)
 		return rc;
 	}
 	int nparts = pagebus_topic_partitions(pb, topic);
+	/* following a topic nobody created yet: wait for it, as Kafka consumers do */
+	for (bool said = false; nparts == -ENOENT && !exit_at_end && !g_stop; nparts = pagebus_topic_partitions(pb, topic)) {
+		if (!said)
+			fprintf(stderr, "pagebus: waiting for topic %s to be created\n", topic);
+		said = true;
+		usleep(200000);
+	}
 	if (nparts < 0) {
-		rc = fail(pb, nparts, "consume %s", topic);
+		rc = g_stop ? 0 : fail(pb, nparts, "consume %s", topic);
 		goto out;
 	}
 	if (part >= nparts) {
