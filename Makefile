@@ -78,6 +78,8 @@ $(foreach b,$(BENCH_MAINS),$(eval $(BUILD)/$(basename $(notdir $(b))): $(call ob
 BENCH_MODS := $(wildcard bench/bench_*.c)
 HAVE_ZMQ   := $(shell printf '\043include <zmq.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
 $(BUILD)/pagebus-bench: $(call obj,$(BENCH_MODS))
+# pagebus-fetch-bench borrows its Fetch client, broker control and limits
+$(BUILD)/pagebus-fetch-bench: $(call obj,bench/bench_kafka.c bench/bench_proc.c bench/bench_limits.c bench/bench_hist.c)
 $(BUILD)/tests/test_bench: $(BUILD)/bench/bench_hist.o | $(BUILD)/pagebus-bench
 ifeq ($(HAVE_ZMQ),1)
 $(BUILD)/bench/bench_peers.o: ALL_CFLAGS += -DPB_HAVE_ZMQ

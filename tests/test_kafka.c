@@ -375,22 +375,31 @@ struct fetch_result {
 	int32_t len;
 };
 
+/* A Fetch v4 request of one partition, its size patched (free w after sending). */
+static void fetch_build(struct kc_writer *w, int32_t corr, const char *topic, int32_t part, int64_t offset,
+			int32_t max_wait, int32_t min_bytes, int32_t max_bytes, int32_t part_max)
+{
+	req_start(w, 1, 4, corr);
+	kc_w_i32(w, -1);
+	kc_w_i32(w, max_wait);
+	kc_w_i32(w, min_bytes);
+	kc_w_i32(w, max_bytes);
+	kc_w_i8(w, 0);
+	kc_w_i32(w, 1);
+	kc_w_cstr(w, topic);
+	kc_w_i32(w, 1);
+	kc_w_i32(w, part);
+	kc_w_i64(w, offset);
+	kc_w_i32(w, part_max);
+	kc_w_patch_i32(w, 0, (int32_t)(w->len - 4));
+	assert_int_equal(w->err, 0);
+}
+
 static void fetch_send(int fd, int32_t corr, const char *topic, int32_t part, int64_t offset, int32_t max_wait,
 		       int32_t min_bytes, int32_t max_bytes, int32_t part_max)
 {
 	struct kc_writer w;
-	req_start(&w, 1, 4, corr);
-	kc_w_i32(&w, -1);
-	kc_w_i32(&w, max_wait);
-	kc_w_i32(&w, min_bytes);
-	kc_w_i32(&w, max_bytes);
-	kc_w_i8(&w, 0);
-	kc_w_i32(&w, 1);
-	kc_w_cstr(&w, topic);
-	kc_w_i32(&w, 1);
-	kc_w_i32(&w, part);
-	kc_w_i64(&w, offset);
-	kc_w_i32(&w, part_max);
+	fetch_build(&w, corr, topic, part, offset, max_wait, min_bytes, max_bytes, part_max);
 	req_send(fd, &w);
 }
 
@@ -1049,19 +1058,8 @@ static void test_kafka_pipelined_requests_are_answered_in_order(void **state)
 			kc_w_i32(&w, 1);
 			kc_w_cstr(&w, "pipe");
 			kc_w_i8(&w, 0);
-		} else {
-			req_start(&w, 1, 4, i);
-			kc_w_i32(&w, -1);
-			kc_w_i32(&w, i % 10 == 2 ? 50 : 0); /* some wait at the end of the log */
-			kc_w_i32(&w, 1);
-			kc_w_i32(&w, 1 << 20);
-			kc_w_i8(&w, 0);
-			kc_w_i32(&w, 1);
-			kc_w_cstr(&w, "pipe");
-			kc_w_i32(&w, 1);
-			kc_w_i32(&w, 0);
-			kc_w_i64(&w, i % 10 == 2 ? 3 : 0);
-			kc_w_i32(&w, 1 << 20);
+		} else { /* some wait at the end of the log */
+			fetch_build(&w, i, "pipe", 0, i % 10 == 2 ? 3 : 0, i % 10 == 2 ? 50 : 0, 1, 1 << 20, 1 << 20);
 		}
 		kc_w_patch_i32(&w, 0, (int32_t)(w.len - 4));
 		kc_w_raw(&all, w.buf, w.len);
@@ -1343,19 +1341,7 @@ static void test_kafka_slow_client_is_cut_off_while_others_are_served(void **sta
 	int sent = 0;
 	for (int i = 0; i < 20; i++) {
 		struct kc_writer w;
-		req_start(&w, 1, 4, 100 + i);
-		kc_w_i32(&w, -1);
-		kc_w_i32(&w, 100);
-		kc_w_i32(&w, 1);
-		kc_w_i32(&w, 1 << 20);
-		kc_w_i8(&w, 0);
-		kc_w_i32(&w, 1);
-		kc_w_cstr(&w, "slow");
-		kc_w_i32(&w, 1);
-		kc_w_i32(&w, 0);
-		kc_w_i64(&w, 0);
-		kc_w_i32(&w, 1 << 20);
-		kc_w_patch_i32(&w, 0, (int32_t)(w.len - 4));
+		fetch_build(&w, 100 + i, "slow", 0, 0, 100, 1, 1 << 20, 1 << 20);
 		sent += send_all(slow, w.buf, w.len) == 0; /* fails once the broker cut it off */
 		kc_writer_free(&w);
 	}
