@@ -384,10 +384,12 @@ static int16_t ct_one(struct kconn *c, const struct ct_topic *t, bool validate_o
 				   "topic names are 1..249 characters of [a-zA-Z0-9._-], not . or ..");
 	if (topics_find(&b->topics, name))
 		return config_errf(msg, msglen, KERR_TOPIC_ALREADY_EXISTS, "topic '%s' already exists", name);
-	if (t->partitions < 1 || t->partitions > CONFIG_PARTITIONS_MAX)
+	/* -1 = the broker's default (KIP-464 says from v4; kafkajs sends it at v3 too) */
+	int32_t partitions = t->partitions == -1 ? b->cfg->default_partitions : t->partitions;
+	if (partitions < 1 || partitions > CONFIG_PARTITIONS_MAX)
 		return config_errf(msg, msglen, KERR_INVALID_PARTITIONS, "partitions must be 1..%d",
 				   CONFIG_PARTITIONS_MAX);
-	if (t->replication != 1)
+	if (t->replication != 1 && t->replication != -1)
 		return config_errf(msg, msglen, KERR_INVALID_REPLICATION_FACTOR,
 				   "pagebus is one broker: the replication factor must be 1");
 	if (t->nassign > 0)
@@ -403,7 +405,7 @@ static int16_t ct_one(struct kconn *c, const struct ct_topic *t, bool validate_o
 		return KERR_NONE;
 	struct topic *out;
 	by_client(c, by, sizeof(by));
-	int r = broker_topic_create(b, name, t->partitions, (const char *const *)t->keys,
+	int r = broker_topic_create(b, name, partitions, (const char *const *)t->keys,
 				    (const char *const *)t->values, t->nconfigs, by, &out, msg, msglen);
 	switch (r) {
 	case 0:

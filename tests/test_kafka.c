@@ -952,6 +952,7 @@ static void test_kafka_create_delete_topics_and_metadata(void **state)
 	assert_int_equal(create_topic(k->port, "bad/name", 1, 1, NULL), 17);
 	assert_int_equal(create_topic(k->port, "ct3", 1, 3, NULL), 38);  /* INVALID_REPLICATION_FACTOR */
 	assert_int_equal(create_topic(k->port, "ct0", 0, 1, NULL), 37);  /* INVALID_PARTITIONS */
+	assert_int_equal(create_topic(k->port, "ctd", -1, -1, NULL), 0); /* the defaults, as kafkajs asks */
 	static const char *const bad[] = { "segment.bytes", "12", NULL };
 	assert_int_equal(create_topic(k->port, "ctc", 1, 1, bad), 40); /* INVALID_CONFIG */
 	static const char *const unknown[] = { "cleanup.policy", "compact", NULL };
