@@ -100,10 +100,11 @@ int32_t kc_array(struct kc_reader *r, const char *what, size_t min_elem, bool nu
 			kc_fail(r, what);
 		return -1;
 	}
-	if ((size_t)n > kc_left(r) / (min_elem ? min_elem : 1)) {
+	if ((size_t)n > kc_left(r) / (min_elem ? min_elem : 1) || n > r->elements) {
 		kc_fail(r, what);
 		return -1;
 	}
+	r->elements -= n;
 	return n;
 }
 

@@ -5,7 +5,9 @@
  * flexible headers), the request header, and a growable writer for responses.
  *
  * Reader contract: every length and count a client sends is checked against the bytes
- * that remain before it is used. The first failure records which field broke in
+ * that remain before it is used, and all the array counts of one request together may
+ * not pass KC_MAX_ELEMENTS, so no request can make the broker allocate much more than
+ * its own size. The first failure records which field broke in
  * r->what and empties the reader, so later reads return zeros; a handler parses
  * everything, then checks kc_failed() once (one `malformed` exit).
  */
@@ -16,10 +18,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Array elements one request may hold, all arrays together (a Fetch of 100 000
+ * partitions is far beyond any real client). */
+#define KC_MAX_ELEMENTS 100000
+
 struct kc_reader {
 	const uint8_t *base; /* the frame: offsets of fields are p - base */
 	const uint8_t *p, *end;
 	const char *what; /* the field that failed first; NULL while all is well */
+	int32_t elements; /* array elements still allowed (KC_MAX_ELEMENTS) */
 };
 
 static inline void kc_reader_init(struct kc_reader *r, const void *buf, size_t len)
@@ -27,6 +34,7 @@ static inline void kc_reader_init(struct kc_reader *r, const void *buf, size_t l
 	r->base = r->p = buf;
 	r->end = r->p + len;
 	r->what = NULL;
+	r->elements = KC_MAX_ELEMENTS;
 }
 
 static inline bool kc_failed(const struct kc_reader *r)
@@ -56,7 +64,8 @@ void kc_bytes(struct kc_reader *r, const char *what, bool nullable, const uint8_
 
 /*
  * An ARRAY count. Each element takes at least min_elem bytes (>= 1), so a count larger
- * than the bytes left could hold fails here, before anything is allocated for it.
+ * than the bytes left could hold fails here, before anything is allocated for it, as
+ * does one past what is left of the request's KC_MAX_ELEMENTS.
  * Returns the count, or -1 for a null array (only when nullable) and on failure.
  */
 int32_t kc_array(struct kc_reader *r, const char *what, size_t min_elem, bool nullable);

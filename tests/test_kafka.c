@@ -1162,6 +1162,36 @@ static void test_kafka_malformed_input_is_answered_or_disconnected_and_the_broke
 	api_versions_ok(fd); /* and the connection is still served */
 	close(fd);
 
+	/* more array elements than one request may hold (100 000): closed; 1000 are fine */
+	for (int many = 1000; many <= 100001; many += 99001) {
+		fd = tcp_connect(k->port);
+		req_start(&w, 1, 4, 7);
+		kc_w_i32(&w, -1);
+		kc_w_i32(&w, 0);
+		kc_w_i32(&w, 0);
+		kc_w_i32(&w, 1 << 20);
+		kc_w_i8(&w, 0);
+		kc_w_i32(&w, 1);
+		kc_w_cstr(&w, "pv");
+		kc_w_i32(&w, many - 1); /* with the topic: `many` elements */
+		for (int i = 0; i < many - 1; i++) {
+			kc_w_i32(&w, 0);
+			kc_w_i64(&w, 0);
+			kc_w_i32(&w, 100);
+		}
+		req_send(fd, &w);
+		if (many == 1000) {
+			struct kc_reader r1;
+			uint8_t *b = resp_recv(fd, 7, &r1);
+			kc_i32(&r1, "throttle");
+			assert_int_equal(kc_i32(&r1, "topics"), 1);
+			free(b);
+		} else {
+			assert_true(closed_by_broker(fd));
+		}
+		close(fd);
+	}
+
 	/* ApiVersions v3 (a flexible probe): KIP-511 refusal, byte for byte; then v0 works */
 	fd = tcp_connect(k->port);
 	req_start(&w, 18, 3, 0x01020304);
