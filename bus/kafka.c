@@ -3,10 +3,12 @@
  * kafka.c — the Kafka endpoint's listener and connections on the broker's loop:
  * accept, receive and frame requests (size-checked before a byte of the body is
  * buffered), hand them to kafka_api.c in arrival order, queue the responses in that
- * order and send them: memory bytes with IORING_OP_SEND, record ranges with two linked
- * IORING_OP_SPLICEs (segment file → pipe → socket), so record bytes never enter user
- * space. A client that sends garbage, lets its responses pile up or stops reading is
- * disconnected with one log line; nothing it does blocks the loop or other clients.
+ * order and send them: memory bytes with IORING_OP_SEND, record ranges by sendfile(2)
+ * when their pages are cached, else by two linked IORING_OP_SPLICEs (segment file →
+ * pipe → socket) off the loop, so record bytes never enter user space (except with
+ * kafka.fetch.copy, for comparison). A client that sends garbage, lets its responses
+ * pile up or stops reading is disconnected with one log line; nothing it does blocks
+ * the loop or other clients.
  */
 #include "kafka.h"
 
@@ -115,7 +117,10 @@ void kconn_close(struct kconn *c, int level, const char *fmt, ...)
 		struct kresp *r = container_of(pos, struct kresp, link);
 		if (r->state && r->abort)
 			r->abort(r);
-		if (!r->state) /* else acks are owed: freed when the last one comes */
+		/* kept: a response with acks still owed (freed when the last one comes), and
+		 * the one being sent while the kernel may still read its buffers (freed with
+		 * the connection) */
+		if (!r->state && !(pos == c->resps.next && c->send_ops))
 			kresp_release(r);
 	}
 	c->queued = 0;

@@ -3,12 +3,13 @@
  * kafka.h — the Kafka-protocol TCP endpoint of pagebusd, on the broker's one io_uring
  * loop: the listener, connections (framing, requests handled in arrival order,
  * responses queued in that order), and the send path, which writes a response's
- * memory bytes with SEND and splices its record ranges from the segment files to the
- * socket through a pipe. The request handlers live in kafka_api.c and kafka_fetch.c.
+ * memory bytes with SEND and moves its record ranges from the segment files to the
+ * socket without copying them: sendfile when their pages are cached, splices through a
+ * pipe otherwise. The request handlers live in kafka_api.c and kafka_fetch.c.
  *
  *   recv → frames → kafka_api_request() ─┬─ answer now ──────────┐
- *                                        ├─ Produce: acks later ─┼→ kresp queue (request
- *                                        └─ Fetch: long poll ────┘   order) → SEND / SPLICE
+ *                                        ├─ Produce: acks later ─┼→ kresp queue (request order)
+ *                                        └─ Fetch: long poll ────┘   → SEND + sendfile / SPLICE
  */
 #ifndef PAGEBUS_KAFKA_H
 #define PAGEBUS_KAFKA_H
