@@ -22,6 +22,7 @@ struct bench_opts {
 	int quick;              /* tiny sizes and durations: a smoke run */
 	int json;
 	int no_peers;
+	int no_limits;          /* skip the limits (when profiling the bus alone) */
 	double seconds;         /* per measured case (0: the scenario's default) */
 	const char *dir;        /* a running broker's data dir, instead of our own */
 	uint64_t size;          /* catchup / recovery log bytes (0: default) */

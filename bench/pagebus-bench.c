@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		   "  --consumers LIST  fanout (1,2,4,8), catchup (1,2)\n"
 		   "  --modes LIST      latency: spin,sleep,pingpong-spin,pingpong-sleep (all)\n"
 		   "  --no-peers        skip Redis and ZeroMQ\n"
+		   "  --no-limits       skip the machine's limits (to profile the bus alone)\n"
 		   "Progress goes to stderr. Peers that are not installed are reported as missing.\n");
 }
 
@@ -110,7 +111,8 @@ int main(int argc, char **argv)
 		{ "producers", required_argument, NULL, 'p' }, { "sizes", required_argument, NULL, 'z' },
 		{ "acks", required_argument, NULL, 'a' },     { "rates", required_argument, NULL, 'R' },
 		{ "consumers", required_argument, NULL, 'c' }, { "modes", required_argument, NULL, 'm' },
-		{ "no-peers", no_argument, NULL, 'n' },       { "help", no_argument, NULL, 'h' },
+		{ "no-peers", no_argument, NULL, 'n' },       { "no-limits", no_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const acks[] = { "none", "appended", "durable" };
@@ -127,6 +129,7 @@ int main(int argc, char **argv)
 		case 'q': o.quick = 1; break;
 		case 'j': o.json = 1; break;
 		case 'n': o.no_peers = 1; break;
+		case 'L': o.no_limits = 1; break;
 		case 'd': o.dir = optarg; break;
 		case 's':
 			n = !parse_num(optarg, 0, &d) && d > 0 && d <= 3600;
