@@ -944,6 +944,57 @@ static void test_kafka_produce_validates_like_rings_and_acks_zero_sends_nothing(
 	close(fd);
 }
 
+/* Pipelined Produce requests into a partition that keeps rolling: a batch that must wait
+ * for a write in flight before the roll (writer_add -EBUSY) is retried, and nothing
+ * behind it goes first: base offsets follow request order. */
+static void test_kafka_pipelined_produce_across_rolls_keeps_request_order(void **state)
+{
+	struct kb *k = *state;
+	static const char *const cfg[] = { "segment.bytes", "8192", NULL };
+	assert_int_equal(create_topic(k->port, "prord", 1, 1, cfg), 0);
+	enum { N = 200, PER = 10 };
+	size_t bl;
+	uint8_t *b = tu_batch("prord", PER, 40, now_ms(), &bl);
+	int fd = tcp_connect(k->port);
+	struct kc_writer all;
+	assert_int_equal(kc_writer_init(&all, 1 << 16), 0);
+	for (int i = 0; i < N; i++) {
+		struct kc_writer w;
+		req_start(&w, 0, 3, 1000 + i);
+		kc_w_string(&w, NULL, -1);
+		kc_w_i16(&w, i % 2 ? 1 : -1);
+		kc_w_i32(&w, 30000);
+		kc_w_i32(&w, 1);
+		kc_w_cstr(&w, "prord");
+		kc_w_i32(&w, 1);
+		kc_w_i32(&w, 0);
+		kc_w_i32(&w, (int32_t)bl);
+		kc_w_raw(&w, b, bl);
+		kc_w_patch_i32(&w, 0, (int32_t)(w.len - 4));
+		kc_w_raw(&all, w.buf, w.len);
+		kc_writer_free(&w);
+	}
+	assert_int_equal(send_all(fd, all.buf, all.len), 0);
+	kc_writer_free(&all);
+	for (int i = 0; i < N; i++) {
+		int64_t base;
+		assert_int_equal(produce_recv(fd, 1000 + i, &base), 0);
+		assert_int_equal(base, (int64_t)i * PER);
+	}
+	/* every record is there, in order */
+	struct fetch_result fr;
+	int64_t next = 0;
+	for (int i = 0; i < 1000 && next < N * PER; i++) {
+		fetch(fd, "prord", 0, next, 100, 1 << 20, &fr);
+		assert_int_equal(fr.err, 0);
+		next = walk_records(fr.records, (size_t)fr.len, next, NULL, NULL);
+		free(fr.frame);
+	}
+	assert_int_equal(next, N * PER);
+	free(b);
+	close(fd);
+}
+
 static void test_kafka_create_delete_topics_and_metadata(void **state)
 {
 	struct kb *k = *state;
@@ -1440,6 +1491,7 @@ int main(void)
 		cmocka_unit_test(test_kafka_fetch_past_the_end_long_polls_until_data_arrives),
 		cmocka_unit_test(test_kafka_fetch_out_of_range_before_log_start_and_past_hwm),
 		cmocka_unit_test(test_kafka_produce_validates_like_rings_and_acks_zero_sends_nothing),
+		cmocka_unit_test(test_kafka_pipelined_produce_across_rolls_keeps_request_order),
 		cmocka_unit_test(test_kafka_create_delete_topics_and_metadata),
 		cmocka_unit_test(test_kafka_pipelined_requests_are_answered_in_order),
 		cmocka_unit_test(test_kafka_malformed_input_is_answered_or_disconnected_and_the_broker_serves_on),
