@@ -144,7 +144,11 @@ static void fetch_eval(struct kfetch *f, bool final)
 		kconn_close(c, LOG_ERROR, "out of memory answering a Fetch");
 		return;
 	}
+	/* like Kafka's broker-side fetch.max.bytes: records of one response stay within
+	 * half the send queue, so the small answers pipelined behind it still fit */
 	uint64_t total = 0, budget = f->max_bytes > 0 ? (uint64_t)f->max_bytes : 0;
+	if (budget > f->k->b->cfg->kafka_send_queue_bytes / 2)
+		budget = f->k->b->cfg->kafka_send_queue_bytes / 2;
 	bool first = true, error = false;
 	memset(f->ranges, 0, f->nparts * sizeof(*f->ranges));
 	for (uint32_t i = 0; i < f->nparts; i++) {

@@ -1406,7 +1406,9 @@ static void test_kafka_fetch_is_zero_copy_by_the_brokers_counters(void **state)
 static void test_kafka_slow_client_is_cut_off_while_others_are_served(void **state)
 {
 	(void)state;
-	static const char *const args[] = { "--kafka.send.queue.bytes", "64K", "--kafka.max.connections", "40", NULL };
+	/* responses of at most 512 KiB of records (half the queue); 40 of them are far more
+	 * than the kernel's socket buffers hold */
+	static const char *const args[] = { "--kafka.send.queue.bytes", "1M", "--kafka.max.connections", "40", NULL };
 	struct kb *k = kb_start("kafkaslow", args);
 	assert_true(k->pid > 0 && k->port > 0);
 	produce_local_bulk(k, "slow", 4000, 1000); /* 4 MB */
@@ -1421,7 +1423,7 @@ static void test_kafka_slow_client_is_cut_off_while_others_are_served(void **sta
 	struct timeval tv = { .tv_sec = WAIT_S };
 	setsockopt(slow, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	int sent = 0;
-	for (int i = 0; i < 20; i++) {
+	for (int i = 0; i < 40; i++) {
 		struct kc_writer w;
 		fetch_build(&w, 100 + i, "slow", 0, 0, 100, 1, 1 << 20, 1 << 20);
 		sent += send_all(slow, w.buf, w.len) == 0; /* fails once the broker cut it off */
@@ -1470,7 +1472,7 @@ static void test_kafka_slow_client_is_cut_off_while_others_are_served(void **sta
 			break;
 		got += (uint64_t)n;
 	}
-	assert_true(got < 20ull << 20);
+	assert_true(got < 40ull * (512 << 10));
 	close(slow);
 	assert_true(tu_file_contains(k->log, "does not read its responses"));
 	assert_true(tu_file_contains(k->log, "kafka.max.connections (40) reached"));
