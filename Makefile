@@ -49,7 +49,7 @@ BINS  += $(BUILD)/pagebus
 endif
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 
-.PHONY: all test check asan run install clean deps bench-deps
+.PHONY: all test check asan run install clean deps bench-deps bench-report
 all: $(BINS) $(LIBPAGEBUS_A) $(LIBPAGEBUS_SO) $(TESTS)
 
 $(BUILD)/%.o: %.c
@@ -97,8 +97,8 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(call obj,$(TEST_HELPERS)) $(INTERNAL_LIBS
 # missing, and only as root; otherwise it prints the exact command and fails. `make
 # bench-deps` does the same for the benchmark peers and plotting.
 DEB_PKGS := gcc make liburing-dev libbpf-dev libcmocka-dev clang llvm bpftool pkg-config kcat \
-            zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev lz4 zstd
-BENCH_PKGS := redis-server libzmq3-dev gnuplot-nox
+            zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev lz4 zstd prometheus
+BENCH_PKGS := redis-server libzmq3-dev gnuplot-nox linux-perf
 apt_install_missing = @missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
@@ -114,6 +114,11 @@ deps:
 bench-deps:
 	$(call apt_install_missing,$(BENCH_PKGS))
 	$(Q)rm -f $(BUILD)/bench/bench_peers.o # rebuilt, with ZeroMQ if it just arrived
+
+# The standard benchmark suite (~10 min): docs/benchmarks.md and docs/img/*.png.
+bench-report: bench-deps
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/pagebusd $(BUILD)/pagebus-bench
+	$(Q)BUILD=$(BUILD) bench/report.sh
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory check
