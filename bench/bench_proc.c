@@ -243,7 +243,7 @@ static pid_t socket_peer(const char *dir)
 	if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/pagebus.sock", dir) >=
 	    sizeof(sa.sun_path))
 		return -1;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0); /* the local protocol's type */
 	if (fd < 0)
 		return -1;
 	struct ucred cred;
@@ -312,10 +312,15 @@ int broker_start(struct bench_broker *b, const char *dir, const char *const *arg
 	argv[n++] = b->dir;
 	argv[n++] = "--log.level";
 	argv[n++] = "warn";
-	if (broker_has_key("kafka.listen")) { /* never the shared default port */
-		argv[n++] = "--kafka.listen";
-		argv[n++] = "off";
-	}
+	/* never the shared default ports: brokers of tests and benchmarks run side by side */
+	static const char *const listeners[] = { "kafka.listen", "metrics.listen" };
+	static char opts[2][32];
+	for (size_t i = 0; i < 2; i++)
+		if (broker_has_key(listeners[i])) {
+			snprintf(opts[i], sizeof(opts[i]), "--%s", listeners[i]);
+			argv[n++] = opts[i];
+			argv[n++] = "off";
+		}
 	for (int i = 0; args && args[i] && n < 62; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
