@@ -266,8 +266,10 @@ static void retention_done(struct uloop *l, struct uloop_op *op, int res, unsign
 		struct bpart *parts = tp->ctx;
 		for (int32_t i = 0; parts && i < tp->nparts; i++) {
 			int n = part_retention(parts[i].log, now);
-			if (n < 0)
+			if (n < 0) {
 				log_error("partition %s: retention failed: %s", parts[i].log->name, strerror(-n));
+				b->stats.errors[BERR_RETENTION]++;
+			}
 			if (parts[i].log->generation != parts[i].seen_generation)
 				broker_segments_changed(b, &parts[i]);
 		}
@@ -347,6 +349,8 @@ int broker_open(struct broker *b, struct broker_config *cfg)
 		return err;
 	if ((err = kafka_open(b)) < 0)
 		return err;
+	if ((err = metrics_open(b)) < 0)
+		return err;
 	arm_accept(b);
 	arm_signal(b);
 	b->op_retention.cb = retention_done;
@@ -376,6 +380,7 @@ static void begin_stop(struct broker *b)
 {
 	uloop_cancel(&b->loop, &b->op_accept, NULL);
 	kafka_stop(b);
+	metrics_stop(b);
 	struct list *pos, *tmp;
 	list_for_each_safe(pos, tmp, &b->producers) {
 		struct bproducer *p = container_of(pos, struct bproducer, link);
@@ -431,6 +436,7 @@ int broker_run(struct broker *b)
 	bool stop_begun = false;
 	for (;;) {
 		b->now_ms = wall_ms();
+		b->turn_ns = metrics_clock_ns();
 		if (b->stopping && !stop_begun) {
 			begin_stop(b);
 			stop_begun = true;
@@ -498,6 +504,7 @@ void broker_close(struct broker *b)
 	if (b->loop.ring.ring_fd > 0)
 		uloop_exit(&b->loop);
 	kafka_close(b); /* after the loop: none of its requests completes any more */
+	metrics_close(b);
 	for (size_t i = 0; i < b->topics.n; i++)
 		broker_topic_detach(b, b->topics.v[i]);
 	topics_close(&b->topics);

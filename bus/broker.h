@@ -14,6 +14,7 @@
 #include "config.h"
 #include "control.h"
 #include "loop.h"
+#include "metrics.h"
 #include "offsets.h"
 #include "partition.h"
 #include "ring_types.h"
@@ -101,6 +102,8 @@ struct bpart {
 	uint64_t seen_generation;   /* segment-list generation last published */
 	int consumers;              /* local consumers attached: wake only then */
 	int kafka_waiters;          /* Kafka Fetches waiting for its appends (kafka_fetch.c) */
+	uint64_t appended_msgs, appended_bytes; /* committed by this broker (metrics.c) */
+	uint64_t fsync_start_ns;    /* when the fdatasync in flight started */
 	struct list active_link;    /* in broker.active_parts while it has work */
 	bool active;
 };
@@ -112,6 +115,7 @@ struct ackq_item {
 	uint64_t end;  /* just past it */
 	bool done;     /* its ack is written (or it needs none): head may pass it */
 	bool has_ack;  /* a real entry whose ack fields the broker writes */
+	uint64_t drained_ns; /* broker.turn_ns of the turn that drained it */
 };
 
 struct bproducer {
@@ -139,7 +143,7 @@ struct bproducer {
 	bool stalled;               /* a partition must finish a write first */
 	bool wait_armed;
 	struct uloop_op op_wait;
-	uint64_t entries, bytes, errors; /* counters */
+	uint64_t entries, bytes, errors, acks; /* counters */
 	uint32_t last_error_log;     /* rate limit: seconds of the last log line */
 };
 
@@ -190,6 +194,10 @@ struct broker {
 	bool sleeping;
 	int inflight;               /* writes and fsyncs in flight */
 	int64_t now_ms;             /* wall clock at the start of the loop turn */
+	uint64_t turn_ns;           /* metrics_clock_ns() at the start of the loop turn */
+	uint64_t ack_ns;            /* metrics_clock_ns() of the completion being acked */
+	struct broker_stats stats;  /* counters of metrics.h */
+	struct metrics *metrics;    /* the metrics endpoint (metrics.c); NULL when off */
 	struct kafka *kafka;        /* the Kafka endpoint (kafka.c); NULL when off */
 };
 

@@ -96,6 +96,10 @@ const struct config_key config_keys[] = {
 	{ .name = "kafka.fetch.copy", .type = CONFIG_BOOL, .offset = BROKERF(kafka_fetch_copy),
 	  .def = "false",
 	  .help = "benchmarks only: Fetch copies record bytes through user space instead of splicing" },
+	{ .name = "metrics.listen", .type = CONFIG_ADDR, .flags = CONFIG_OFF,
+	  .offset = BROKERF(metrics_listen), .max = sizeof(((struct broker_config *)0)->metrics_listen),
+	  .def = "127.0.0.1:9464",
+	  .help = "address of the Prometheus endpoint, GET /metrics (port 0: any free port; off: none)" },
 };
 /* clang-format on */
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);

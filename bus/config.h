@@ -44,6 +44,7 @@ struct broker_config {
 	uint64_t kafka_send_queue_bytes;        /* response bytes one connection may have queued */
 	bool kafka_fetch_copy;                  /* Fetch copies record bytes through user space
 						 * instead of splicing them (benchmarks only) */
+	char metrics_listen[CONFIG_ADDR_MAX];   /* Prometheus endpoint: "HOST:PORT" or "off" */
 };
 
 enum config_type { CONFIG_U32, CONFIG_I32, CONFIG_U64, CONFIG_I64, CONFIG_BOOL, CONFIG_LEVEL, CONFIG_ADDR };

@@ -128,6 +128,7 @@ bool producer_finished(const struct bproducer *p)
 static void log_bad(struct bproducer *p, uint64_t pos, const char *what, int err)
 {
 	p->errors++;
+	p->b->stats.errors[BERR_REFUSED_BATCH]++;
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	if ((uint32_t)ts.tv_sec == p->last_error_log && p->errors > 1)
@@ -159,7 +160,7 @@ static int queue_push(struct bproducer *p, uint64_t pos, uint64_t end, bool has_
 	}
 	*qseq = p->qbase + p->qn;
 	p->qn++;
-	*queue_at(p, *qseq) = (struct ackq_item){ pos, end, !has_ack, has_ack };
+	*queue_at(p, *qseq) = (struct ackq_item){ pos, end, !has_ack, has_ack, p->b->turn_ns };
 	return 0;
 }
 
@@ -175,6 +176,10 @@ void producer_ack(struct bproducer *p, uint64_t qseq, int64_t offset, int err, b
 		/* The client reads the ack after it sees head pass the entry (head is a
 		 * release store after this), or polls ack_state: release here too. */
 		store_release(&e->ack_state, PB_ACK_DONE | (durable ? PB_ACK_DURABLE : 0u));
+		p->acks++;
+		/* the writer set ack_ns when its completion came; error acks are not appends */
+		if (!err)
+			hist_observe(&p->b->stats.append_latency, p->b->ack_ns - it->drained_ns);
 	}
 	it->done = true;
 }
@@ -212,6 +217,7 @@ static void ring_broken(struct bproducer *p, uint64_t tail)
 	log_error("producer %u (pid %d): ring is inconsistent (tail %" PRIu64 ", drained %" PRIu64
 		  ", head %" PRIu64 ", capacity %u); closing the session",
 		  p->id, p->sess ? (int)p->sess->pid : -1, tail, p->drain, p->head, p->cap);
+	p->b->stats.errors[BERR_RING_BROKEN]++;
 	struct session *s = p->sess;
 	p->stop_at = p->drain;
 	if (s)

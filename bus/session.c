@@ -431,6 +431,8 @@ static void handle(struct session *s, const uint8_t *buf, size_t n)
 		if (err == -EPROTO && !rep.err[0])
 			fail(&rep, err, "malformed %s request (%s)", handlers[h.type].name, r.what ? r.what : "?");
 	}
+	if (err == -EPROTO)
+		s->b->stats.errors[BERR_MALFORMED_REQUEST]++;
 	if (err == -EPROTO && ++s->malformed >= PBP_MAX_MALFORMED) {
 		log_warn("session %u (pid %d): %d malformed messages; disconnecting (last: %s)", s->id, (int)s->pid,
 			 s->malformed, rep.err);
@@ -510,6 +512,7 @@ int session_accept(struct broker *b, int fd)
 	if (b->nsessions >= b->cfg->max_clients) {
 		log_warn("refusing a session from pid %d: max.clients (%u) reached", (int)cred.pid,
 			 b->cfg->max_clients);
+		b->stats.sessions_refused++;
 		close(fd);
 		return -EMFILE;
 	}

@@ -149,6 +149,7 @@ static void fail_groups(struct bpart *bp, int err)
 		log_error("partition %s: cannot take back a failed write: %s", bp->log->name, strerror(-err));
 	log_error("partition %s: write at position %" PRIu64 " failed: %s; %zu batch(es) refused",
 		  bp->log->name, from->pos, strerror(-err), w->n + f->n);
+	bp->b->stats.errors[BERR_WRITE]++;
 	for (size_t i = 0; i < w->n; i++)
 		ack_entry(&w->e[i], err, false);
 	for (size_t i = 0; i < f->n; i++)
@@ -176,6 +177,7 @@ static void write_done(struct uloop *l, struct uloop_op *op, int res, unsigned f
 	struct broker *b = bp->b;
 	struct wgroup *g = &bp->g[!bp->fill];
 	b->inflight--;
+	b->ack_ns = metrics_clock_ns();
 	if (res > 0 && (size_t)res < g->len - bp->written) {
 		/* short write: the rest goes again (its linked fsync was cancelled) */
 		bp->written += (uint64_t)res;
@@ -195,9 +197,13 @@ static void write_done(struct uloop *l, struct uloop_op *op, int res, unsigned f
 		return;
 	}
 	part_commit(bp->log, &g->last); /* reservations commit in order: the last covers all */
+	bp->appended_msgs += (uint64_t)(g->last.last_offset + 1 - g->first.base_offset);
+	bp->appended_bytes += g->len;
 	bp->unsynced = true;
 	publish(bp);
 	bool linked = bp->syncing;
+	if (linked)
+		bp->fsync_start_ns = b->ack_ns; /* the linked fdatasync starts now */
 	for (size_t i = 0; i < g->n; i++) {
 		struct wentry *e = &g->e[i];
 		if (e->acks != PB_ACKS_DURABLE) {
@@ -229,9 +235,13 @@ static void fsync_done(struct uloop *l, struct uloop_op *op, int res, unsigned f
 		return;
 	}
 	struct wgroup *g = &bp->g[!bp->fill];
-	if (res < 0)
+	bp->b->ack_ns = metrics_clock_ns();
+	hist_observe(&bp->b->stats.fsync_latency, bp->b->ack_ns - bp->fsync_start_ns);
+	if (res < 0) {
 		log_error("partition %s: fdatasync failed: %s; durable acks refused", bp->log->name,
 			  strerror(-res));
+		bp->b->stats.errors[BERR_FSYNC]++;
+	}
 	for (size_t i = 0; i < g->n; i++)
 		if (g->e[i].acks == PB_ACKS_DURABLE)
 			ack_entry(&g->e[i], res < 0 ? res : 0, res == 0);
@@ -270,8 +280,12 @@ static void gsync_done(struct uloop *l, struct uloop_op *op, int res, unsigned f
 	(void)flags;
 	struct bpart *bp = op->ctx;
 	bp->b->inflight--;
-	if (res < 0)
+	bp->b->ack_ns = metrics_clock_ns();
+	hist_observe(&bp->b->stats.fsync_latency, bp->b->ack_ns - bp->fsync_start_ns);
+	if (res < 0) {
 		log_error("partition %s: group commit fdatasync failed: %s", bp->log->name, strerror(-res));
+		bp->b->stats.errors[BERR_FSYNC]++;
+	}
 	for (size_t i = 0; i < bp->gsync_n; i++)
 		ack_entry(&bp->await[i], res < 0 ? res : 0, res == 0);
 	/* only when some are left: with no durable entry waiting, await is still NULL */
@@ -285,6 +299,7 @@ static void gsync_done(struct uloop *l, struct uloop_op *op, int res, unsigned f
 /* flush.ms timer: fdatasync every partition written since its last sync. */
 void writer_group_commit(struct broker *b)
 {
+	uint64_t now = metrics_clock_ns();
 	for (size_t t = 0; t < b->topics.n; t++) {
 		struct topic *tp = b->topics.v[t];
 		struct bpart *parts = tp->ctx;
@@ -299,6 +314,7 @@ void writer_group_commit(struct broker *b)
 			io_uring_prep_fsync(sqe, bp->log->segs[bp->log->nsegs - 1]->fd, IORING_FSYNC_DATASYNC);
 			bp->gsync_n = bp->nawait;
 			bp->gsync_busy = true;
+			bp->fsync_start_ns = now;
 			bp->unsynced = false;
 			b->inflight++;
 		}

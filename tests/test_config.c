@@ -86,6 +86,7 @@ static void assert_config_equal(const struct broker_config *a, const struct brok
 	assert_int_equal(a->kafka_max_connections, b->kafka_max_connections);
 	assert_int_equal(a->kafka_send_queue_bytes, b->kafka_send_queue_bytes);
 	assert_int_equal(a->kafka_fetch_copy, b->kafka_fetch_copy);
+	assert_string_equal(a->metrics_listen, b->metrics_listen);
 }
 
 static void set_ok(struct fixture *f, const char *key, const char *value)
@@ -116,6 +117,7 @@ static void test_config_defaults_are_the_documented_ones(void **state)
 		.kafka_max_connections = 1024,
 		.kafka_send_queue_bytes = 128 << 20,
 		.kafka_fetch_copy = false,
+		.metrics_listen = "127.0.0.1:9464",
 	};
 	log_config_defaults(&want.log);
 	assert_null(f->c.dir);
@@ -126,7 +128,7 @@ static void test_config_defaults_are_the_documented_ones(void **state)
 static void test_config_table_defaults_parse_to_the_defaults(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(config_nkeys, 23);
+	assert_int_equal(config_nkeys, 24);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		const struct config_key *k = &config_keys[i];
 		struct broker_config c;
@@ -173,6 +175,7 @@ static void test_config_sets_and_reads_back_every_key(void **state)
 		{ "kafka.max.connections", "3" },
 		{ "kafka.send.queue.bytes", "4G" },
 		{ "kafka.fetch.copy", "true" },
+		{ "metrics.listen", "off" },
 	};
 	struct broker_config want = {
 		.log = { .segment_bytes = 1048576,
@@ -198,6 +201,7 @@ static void test_config_sets_and_reads_back_every_key(void **state)
 		.kafka_max_connections = 3,
 		.kafka_send_queue_bytes = 4ull << 30,
 		.kafka_fetch_copy = true,
+		.metrics_listen = "off",
 	};
 	assert_int_equal(sizeof(kv) / sizeof(kv[0]), config_nkeys); /* every key */
 	for (size_t i = 0; i < config_nkeys; i++)
@@ -288,6 +292,8 @@ static void test_config_bad_values_name_the_key_and_change_nothing(void **state)
 	set_fails(f, "kafka.listen", "::1:9092", "not an address");
 	set_fails(f, "kafka.listen", "auto", "not an address");
 	set_fails(f, "kafka.advertised", "off", "(HOST:PORT|auto;");
+	set_fails(f, "metrics.listen", "9464", "metrics.listen: '9464' is not an address (HOST:PORT|off");
+	set_fails(f, "metrics.listen", "auto", "not an address");
 	set_fails(f, "kafka.max.request.bytes", "1K", "out of range (64K..1G)");
 	set_fails(f, "kafka.max.connections", "0", "out of range");
 
@@ -530,7 +536,7 @@ static void test_config_topic_override_accepts_only_topic_keys(void **state)
 		assert_memory_equal(&lc, &before, sizeof(lc));
 		refused++;
 	}
-	assert_int_equal(refused, 17);
+	assert_int_equal(refused, 18);
 	assert_int_equal(config_topic_override(&lc, "foo", "1", f->err, sizeof(f->err)), -EINVAL);
 	assert_non_null(strstr(f->err, "unknown config key 'foo'"));
 	assert_int_equal(config_topic_override(&lc, "retention.ms", "soon", f->err, sizeof(f->err)),

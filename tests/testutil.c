@@ -128,9 +128,12 @@ pid_t tu_broker_start(const char *dir, const char *log_path, const char *const *
 	argv[n++] = tu_pagebusd();
 	argv[n++] = "--dir";
 	argv[n++] = dir;
-	/* no Kafka endpoint on the fixed default port, which parallel test runs would share;
-	 * a case that wants one passes --kafka.listen 127.0.0.1:0 (the last value wins) */
+	/* no Kafka or metrics endpoint on the fixed default ports, which parallel test runs
+	 * would share; a case that wants one passes --kafka.listen 127.0.0.1:0 (or
+	 * --metrics.listen 127.0.0.1:0): the last value wins */
 	argv[n++] = "--kafka.listen";
+	argv[n++] = "off";
+	argv[n++] = "--metrics.listen";
 	argv[n++] = "off";
 	for (int i = 0; args && args[i] && n < 62; i++)
 		argv[n++] = args[i];
@@ -213,4 +216,49 @@ int tu_sh(const char *fmt, ...)
 	va_end(ap);
 	int st = system(cmd);
 	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+struct tu_fixture *tu_fixture_start(const char *tag, const char *const *args)
+{
+	struct tu_fixture *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->root = tu_tmpdir(tag);
+	snprintf(f->dir, sizeof(f->dir), "%s/data", f->root);
+	snprintf(f->log, sizeof(f->log), "%s/pagebusd.log", f->root);
+	f->broker = tu_broker_start(f->dir, f->log, args, NULL);
+	if (f->broker > 0)
+		return f;
+	fprintf(stderr, "pagebusd did not start; its log:\n");
+	tu_sh("cat %s >&2", f->log);
+	f->broker = -1;
+	tu_fixture_stop(f);
+	return NULL;
+}
+
+int tu_fixture_stop(struct tu_fixture *f)
+{
+	if (!f)
+		return 0;
+	int rc = f->broker > 0 ? tu_broker_stop_clean(f->broker, f->log) : 0;
+	tu_rmrf(f->root);
+	free(f->root);
+	free(f);
+	return rc;
+}
+
+int tu_metrics_port(const char *dir)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/pagebus.lock", dir);
+	size_t len;
+	char *s = (char *)tu_read_file(path, &len);
+	if (!s)
+		return -1;
+	s[len] = 0;
+	const char *m = strstr(s, "\nmetrics ");
+	const char *colon = m ? strrchr(m, ':') : NULL;
+	int port = colon ? atoi(colon + 1) : -1;
+	free(s);
+	return port;
 }

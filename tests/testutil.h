@@ -31,8 +31,9 @@ const char *tu_seg_file(const char *dir, int64_t base, const char *ext);
 const char *tu_pagebusd(void);
 
 /*
- * Starts pagebusd --dir dir --kafka.listen off [args...] (NULL-terminated: args may turn
- * the Kafka endpoint on, e.g. on 127.0.0.1:0), stderr to log_path, and waits
+ * Starts pagebusd --dir dir --kafka.listen off --metrics.listen off [args...]
+ * (NULL-terminated: args may turn an endpoint on, e.g. on 127.0.0.1:0), stderr to
+ * log_path, and waits
  * (at most 20 s) for its ready line. Returns the pid, or -1 when it exited or never got
  * ready (*status then holds its wait status when it exited). The broker gets SIGKILL
  * when the test program dies, so a crashed test never leaves one running.
@@ -51,5 +52,22 @@ int tu_broker_alive(pid_t pid);
 int tu_file_contains(const char *path, const char *needle);
 /* Runs a shell command (printf-style); its exit status, or -1 when it did not exit. */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A test case's broker: a temp dir and a broker on <root>/data. */
+struct tu_fixture {
+	char *root;
+	char dir[80]; /* DIR/pagebus.sock must fit a sockaddr_un */
+	char log[600];
+	pid_t broker;
+};
+/* Creates $TMPDIR/pagebus-<tag>-XXXXXX and starts a broker on its data dir with args (as
+ * tu_broker_start). NULL when the broker did not start (the dir is removed then). */
+struct tu_fixture *tu_fixture_start(const char *tag, const char *const *args);
+/* Stops the broker (tu_broker_stop_clean), removes the dir and frees f: 0 when the broker
+ * exited cleanly. Accepts NULL. */
+int tu_fixture_stop(struct tu_fixture *f);
+/* The port of the metrics endpoint of the broker of dir (the `metrics HOST:PORT` line of
+ * DIR/pagebus.lock), or -1 when it has none. */
+int tu_metrics_port(const char *dir);
 
 #endif

@@ -209,6 +209,26 @@ const struct uloop_stats *uloop_stats(const struct uloop *l)
 	return &l->stats;
 }
 
+/* include/uapi/linux/io_uring.h, enum io_uring_op, up to Linux 6.18. */
+static const char *const opcode_names[] = {
+	"NOP", "READV", "WRITEV", "FSYNC", "READ_FIXED", "WRITE_FIXED", "POLL_ADD",
+	"POLL_REMOVE", "SYNC_FILE_RANGE", "SENDMSG", "RECVMSG", "TIMEOUT", "TIMEOUT_REMOVE",
+	"ACCEPT", "ASYNC_CANCEL", "LINK_TIMEOUT", "CONNECT", "FALLOCATE", "OPENAT", "CLOSE",
+	"FILES_UPDATE", "STATX", "READ", "WRITE", "FADVISE", "MADVISE", "SEND", "RECV",
+	"OPENAT2", "EPOLL_CTL", "SPLICE", "PROVIDE_BUFFERS", "REMOVE_BUFFERS", "TEE",
+	"SHUTDOWN", "RENAMEAT", "UNLINKAT", "MKDIRAT", "SYMLINKAT", "LINKAT", "MSG_RING",
+	"FSETXATTR", "SETXATTR", "FGETXATTR", "GETXATTR", "SOCKET", "URING_CMD", "SEND_ZC",
+	"SENDMSG_ZC", "READ_MULTISHOT", "WAITID", "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_WAITV",
+	"FIXED_FD_INSTALL", "FTRUNCATE", "BIND", "LISTEN", "RECV_ZC", "EPOLL_WAIT",
+	"READV_FIXED", "WRITEV_FIXED", "PIPE",
+};
+_Static_assert(sizeof(opcode_names) / sizeof(opcode_names[0]) == 63, "IORING_OP_PIPE is 62");
+
+const char *uloop_opcode_name(unsigned opcode)
+{
+	return opcode < sizeof(opcode_names) / sizeof(opcode_names[0]) ? opcode_names[opcode] : NULL;
+}
+
 int uloop_op_supported(struct uloop *l, unsigned opcode)
 {
 	struct io_uring_probe *probe = io_uring_get_probe_ring(&l->ring);

@@ -111,6 +111,12 @@ int uloop_run(struct uloop *l, const struct __kernel_timespec *timeout);
 /* The loop's counters; the pointer is valid until uloop_exit(). */
 const struct uloop_stats *uloop_stats(const struct uloop *l);
 
+/*
+ * The kernel's name of an opcode, as the io_uring tracepoints print it ("WRITEV",
+ * "FUTEX_WAIT"), or NULL for a number this table does not know (newer than 6.18).
+ */
+const char *uloop_opcode_name(unsigned opcode);
+
 /* 1 if the running kernel supports opcode, 0 if not, or -errno. */
 int uloop_op_supported(struct uloop *l, unsigned opcode);
 
