@@ -30,6 +30,7 @@ CLIENT_MAINS := client/pagebus.c
 BUS_MAINS    := bus/pagebusd.c
 BENCH_MAINS  := $(wildcard bench/pagebus-*.c)
 CLIENT_SRCS  := $(filter-out $(CLIENT_MAINS),$(wildcard client/*.c))
+CLI_SRCS     := $(wildcard client/cli/*.c)
 URING_SRCS   := $(wildcard uring/*.c)
 BUS_SRCS     := $(filter-out $(BUS_MAINS),$(wildcard bus/*.c))
 TEST_SRCS    := $(wildcard tests/test_*.c)
@@ -71,7 +72,8 @@ $(LIBPAGEBUS_SO): $(call obj,$(CLIENT_SRCS)) client/libpagebus.map
 		$(ALL_LDFLAGS) -o $@ $(call obj,$(CLIENT_SRCS)) $(LIBS)
 
 $(BUILD)/pagebusd: $(call obj,$(BUS_MAINS)) $(INTERNAL_LIBS)
-$(BUILD)/pagebus: $(call obj,$(CLIENT_MAINS)) $(INTERNAL_LIBS)
+# the pagebus command's own modules (client/cli/) link into it alone, not into libpagebus
+$(BUILD)/pagebus: $(call obj,$(CLIENT_MAINS) $(CLI_SRCS)) $(INTERNAL_LIBS)
 $(foreach b,$(BENCH_MAINS),$(eval $(BUILD)/$(basename $(notdir $(b))): $(call obj,$(b)) $(INTERNAL_LIBS)))
 # pagebus-bench's modules (bench/bench_*.c) link into it alone (and the histogram into its
 # test); its ZeroMQ peer is compiled only where zmq.h is installed.

@@ -2,13 +2,15 @@
 /*
  * admin.c — topic inspection for tools: TOPIC_LIST and TOPIC_DESCRIBE turned into
  * single caller-owned allocations (structs, arrays and strings together), so one free
- * releases everything and nothing points back into the connection.
+ * releases everything and nothing points back into the connection; and the partitions'
+ * offsets read straight from the control region.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "atomics.h"
 #include "client.h"
 
 /* Copies s into the string area at *p and advances it. */
@@ -134,4 +136,31 @@ out:
 void pagebus_topic_desc_free(struct pagebus_topic_desc *desc)
 {
 	free(desc);
+}
+
+int pagebus_partition_states(struct pagebus *pb, struct pagebus_partition_state *out, int max)
+{
+	if (!pb || max < 0 || (max && !out))
+		return -EINVAL;
+	int n = 0;
+	pthread_mutex_lock(&pb->lock);
+	for (uint32_t i = 0; pb->control && i < pb->nslots; i++) {
+		const struct pb_part_slot *s = pb_control_slot(pb->control, i);
+		/* the broker writes a slot's identity before it stores LIVE (release) */
+		if (load_acquire(&s->state) != PB_SLOT_LIVE)
+			continue;
+		uint32_t epoch = load_relaxed(&s->epoch);
+		struct pagebus_partition_state st = { load_relaxed(&s->topic_id), load_relaxed(&s->partition),
+						      load_acquire(&s->log_start), load_acquire(&s->hwm) };
+		/* a slot freed and reused meanwhile has a new epoch: order the reads above
+		 * before the second look */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (load_relaxed(&s->state) != PB_SLOT_LIVE || load_relaxed(&s->epoch) != epoch)
+			continue;
+		if (n < max)
+			out[n] = st;
+		n++;
+	}
+	pthread_mutex_unlock(&pb->lock);
+	return n;
 }

@@ -5,9 +5,7 @@
  * offsets, offsets by time, and a stat of the logs (disk, page cache, consumer lag).
  * Each error is one stderr line; exit 0 ok, 1 runtime error, 2 usage error.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -16,19 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "pagebus.h"
 
 #ifndef PAGEBUS_VERSION
 #define PAGEBUS_VERSION "0.1.0"
 #endif
 
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
 
 struct command {
 	const char *name; /* "produce", "topics create" */
@@ -46,19 +40,6 @@ static const char *data_dir(void)
 {
 	const char *env = getenv("PAGEBUS_DIR");
 	return g_dir && *g_dir ? g_dir : env && *env ? env : "./pagebus-data";
-}
-
-static void out_of_memory(void)
-{
-	fputs("pagebus: out of memory\n", stderr);
-	exit(EXIT_RUNTIME);
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	if (!(p = realloc(p, n ? n : 1)))
-		out_of_memory();
-	return p;
 }
 
 /* "pagebus: <what>: <error> (<broker's message>)"; returns EXIT_RUNTIME. */
@@ -148,6 +129,8 @@ static void catch_signals(void)
 #define OPT_ACKS 0x101
 #define OPT_CONFIG 0x102
 #define OPT_TIME 0x103
+#define OPT_ONCE 0x104
+#define OPT_METRICS 0x105
 /* --help and --dir, accepted by every command */
 /* clang-format off */
 #define COMMON_OPTS { "help", no_argument, NULL, 'h' }, { "dir", required_argument, NULL, OPT_DIR }
@@ -203,61 +186,6 @@ static int only_positional(const struct command *cmd, int argc, char **argv, int
 		if (c == 'h' || c == '?')
 			return c == 'h' ? help(cmd) : EXIT_USAGE;
 	return positional(cmd, argc, argv, want, names) ? -1 : EXIT_USAGE;
-}
-
-/* ---- aligned tables ---------------------------------------------------------------------- */
-
-struct table {
-	int ncols;    /* at most 16 */
-	char **cells; /* row-major */
-	size_t n;
-};
-
-__attribute__((format(printf, 2, 3))) static void cell(struct table *t, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s;
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	if (!s)
-		out_of_memory();
-	t->cells = xrealloc(t->cells, (t->n + 1) * sizeof(*t->cells));
-	t->cells[t->n++] = s;
-}
-
-/* Starts a table whose header row is the space-separated words of head. */
-static void table_start(struct table *t, const char *head)
-{
-	*t = (struct table){ 0 };
-	for (const char *w = head; *w; t->ncols++) {
-		int len = (int)strcspn(w, " ");
-		cell(t, "%.*s", len, w);
-		w += len + (w[len] == ' ');
-	}
-}
-
-/* Prints with every column but the last padded to its widest cell, then frees. */
-static void table_print(struct table *t)
-{
-	size_t width[16] = { 0 };
-	for (size_t i = 0; i < t->n; i++) {
-		size_t len = strlen(t->cells[i]);
-		if (len > width[i % (size_t)t->ncols])
-			width[i % (size_t)t->ncols] = len;
-	}
-	for (size_t i = 0; i < t->n; i++) {
-		size_t col = i % (size_t)t->ncols;
-		if (col + 1 == (size_t)t->ncols)
-			printf("%s\n", t->cells[i]);
-		else
-			printf("%-*s  ", (int)width[col], t->cells[i]);
-		free(t->cells[i]);
-	}
-	free(t->cells);
-	t->cells = NULL;
-	t->n = 0;
 }
 
 /* ---- topics ------------------------------------------------------------------------------- */
@@ -351,7 +279,7 @@ static int cmd_topics_list(const struct command *cmd, int argc, char **argv)
 		cell(&t, "%s", v[i].name);
 		cell(&t, "%d", v[i].partitions);
 	}
-	table_print(&t);
+	table_print(&t, stdout);
 out:
 	pagebus_topic_list_free(v);
 	pagebus_close(pb);
@@ -394,7 +322,7 @@ static int cmd_topics_describe(const struct command *cmd, int argc, char **argv)
 	table_start(&t, "partition log_start hwm segments bytes");
 	for (int32_t i = 0; i < d->partitions; i++)
 		partition_rows(&t, &d->parts[i]);
-	table_print(&t);
+	table_print(&t, stdout);
 out:
 	pagebus_topic_desc_free(d);
 	pagebus_close(pb);
@@ -962,7 +890,7 @@ static int cmd_offsets(const struct command *cmd, int argc, char **argv)
 						 &cons)) < 0 ||
 		    (err = pagebus_seek_time(cons, when)) < 0) {
 			pagebus_consumer_close(cons);
-			table_print(&t);
+			table_print(&t, stdout);
 			rc = fail(pb, err, "offsets %s: partition %d at time %" PRId64, topic, i,
 				  when);
 			goto out;
@@ -970,7 +898,7 @@ static int cmd_offsets(const struct command *cmd, int argc, char **argv)
 		cell(&t, "%" PRId64, pagebus_position(cons));
 		pagebus_consumer_close(cons);
 	}
-	table_print(&t);
+	table_print(&t, stdout);
 out:
 	pagebus_topic_desc_free(d);
 	pagebus_close(pb);
@@ -978,74 +906,6 @@ out:
 }
 
 /* ---- stat --------------------------------------------------------------------------------- */
-
-#ifndef SYS_cachestat
-#define SYS_cachestat 451
-#endif
-struct cachestat_range { /* the kernel's, Linux 6.5+ */
-	uint64_t off, len;
-};
-struct cachestat_counts {
-	uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
-};
-
-/* Bytes of fd's file in the page cache: cachestat(2), else mincore(2) on a mapping. */
-static int file_cached(int fd, uint64_t *out)
-{
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), n = 0;
-	struct cachestat_range range = { 0, 0 }; /* len 0: to the end of the file */
-	struct cachestat_counts cs;
-	if (syscall(SYS_cachestat, fd, &range, &cs, 0) == 0) {
-		*out = cs.nr_cache * page;
-		return 0;
-	}
-	struct stat sb;
-	if (fstat(fd, &sb) < 0)
-		return -errno;
-	*out = 0;
-	if (!sb.st_size)
-		return 0;
-	size_t len = (size_t)sb.st_size, pages = (len + page - 1) / page;
-	void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		return -errno;
-	unsigned char *vec = xrealloc(NULL, pages);
-	int err = mincore(map, len, vec) < 0 ? -errno : 0;
-	for (size_t i = 0; !err && i < pages; i++)
-		n += vec[i] & 1;
-	free(vec);
-	munmap(map, len);
-	*out = n * page;
-	return err;
-}
-
-/* Page-cache bytes of the .log files of DIR/<topic>-<partition>. */
-static int partition_cached(const char *topic, int32_t partition, uint64_t *out)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s-%d", data_dir(), topic, partition);
-	DIR *dir = opendir(path);
-	if (!dir)
-		return -errno;
-	int err = 0;
-	struct dirent *e;
-	*out = 0;
-	while (!err && (e = readdir(dir))) {
-		size_t len = strlen(e->d_name);
-		if (len < 5 || strcmp(e->d_name + len - 4, ".log"))
-			continue;
-		int fd = openat(dirfd(dir), e->d_name, O_RDONLY | O_CLOEXEC);
-		uint64_t n = 0;
-		if (fd < 0 && errno == ENOENT)
-			continue; /* retention removed it meanwhile */
-		err = fd < 0 ? -errno : file_cached(fd, &n);
-		*out += n;
-		if (fd >= 0)
-			close(fd);
-	}
-	closedir(dir);
-	return err;
-}
 
 static const struct pagebus_topic_desc *find_desc(struct pagebus_topic_desc **v, int n,
 						  const char *topic)
@@ -1089,7 +949,7 @@ static void consumer_rows(struct pagebus_topic_desc **descs, int n)
 			cell(&t, "n/a");
 	}
 	fclose(f);
-	table_print(&t);
+	table_print(&t, stdout);
 }
 
 static int cmd_stat(const struct command *cmd, int argc, char **argv)
@@ -1111,7 +971,7 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 		if (err == -ENOENT)
 			continue; /* deleted since the list */
 		if (err < 0) {
-			table_print(&t);
+			table_print(&t, stdout);
 			n = i;
 			rc = fail(pb, err, "stat: topic %s", v[i].name);
 			goto out;
@@ -1120,13 +980,13 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 			uint64_t cached;
 			cell(&t, "%s", v[i].name);
 			partition_rows(&t, &descs[i]->parts[p]);
-			if (partition_cached(v[i].name, p, &cached) < 0)
+			if (partition_cached(data_dir(), v[i].name, p, true, &cached) < 0)
 				cell(&t, "n/a");
 			else
 				cell(&t, "%" PRIu64, cached);
 		}
 	}
-	table_print(&t);
+	table_print(&t, stdout);
 	printf("\n");
 	consumer_rows(descs, n);
 out:
@@ -1136,6 +996,30 @@ out:
 	pagebus_topic_list_free(v);
 	pagebus_close(pb);
 	return rc;
+}
+
+/* ---- top ------------------------------------------------------------------------------------ */
+
+static int cmd_top(const struct command *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_OPTS,
+					      { "once", no_argument, NULL, OPT_ONCE },
+					      { "metrics", required_argument, NULL, OPT_METRICS },
+					      { 0 } };
+	struct top_opts o = { 0 };
+	int c;
+	while ((c = next_opt(cmd, argc, argv, ":h", opts)) != -1) {
+		if (c == 'h')
+			return help(cmd);
+		if (c == '?')
+			return EXIT_USAGE;
+		o.once |= c == OPT_ONCE;
+		o.metrics = c == OPT_METRICS ? optarg : o.metrics;
+	}
+	if (!positional(cmd, argc, argv, 0, ""))
+		return EXIT_USAGE;
+	o.dir = data_dir();
+	return top_run(&o);
 }
 
 /* ---- commands and main -------------------------------------------------------------------- */
@@ -1185,6 +1069,15 @@ static const struct command commands[] = {
 	  "Per topic and partition: log start, high watermark, segments, bytes on disk and bytes\n"
 	  "in the page cache (\"n/a\" when the segment files cannot be read); then every named\n"
 	  "consumer with its next offset and lag.\n" },
+	{ "top", cmd_top, "[--once] [--metrics HOST:PORT]",
+	  "A live view of the broker, refreshed every second (q quits): per partition the\n"
+	  "append rate (messages and bytes per second), high watermark, log start, bytes on\n"
+	  "disk, bytes in the page cache (cachestat(2); \"n/a\" where the kernel lacks it)\n"
+	  "and local consumers; named consumers and their lag; the broker's CPU, RSS and\n"
+	  "threads, append and fsync latency. It reads the control region, /proc and the\n"
+	  "metrics endpoint (found in DIR/pagebus.lock): nothing that slows the broker.\n\n"
+	  "  --once             print one frame (rates over one second) and exit\n"
+	  "  --metrics ADDR     the metrics endpoint (default: the broker's metrics.listen)\n" },
 };
 
 static void main_usage(FILE *f)

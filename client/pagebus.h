@@ -245,6 +245,25 @@ PAGEBUS_API int pagebus_topic_describe(struct pagebus *pb, const char *topic,
 /* Accepts NULL. */
 PAGEBUS_API void pagebus_topic_desc_free(struct pagebus_topic_desc *desc);
 
+/* One live partition as the broker's control region shows it. */
+struct pagebus_partition_state {
+	uint32_t topic_id;  /* as in pagebus_topic_list() */
+	int32_t partition;
+	int64_t log_start;
+	int64_t hwm;
+};
+
+/*
+ * Every live partition as the control region shows it right now: a read of the mapping
+ * the broker shares read-only, no request to the broker, so a monitor may call it as
+ * often as it likes. Fills up to max entries of out (in the broker's slot order) and
+ * returns how many live partitions there are (more than max: call again with more room),
+ * or a negative error. After the broker restarted the values are its predecessor's until
+ * a request on pb reconnects.
+ */
+PAGEBUS_API int pagebus_partition_states(struct pagebus *pb, struct pagebus_partition_state *out,
+					 int max);
+
 #ifdef __cplusplus
 }
 #endif

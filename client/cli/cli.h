@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * cli.h — the `pagebus` command's modules, linked into the command only (never into
+ * libpagebus): aligned tables, page-cache residency of segment files, and `top`. The
+ * commands themselves and their dispatch table live in client/pagebus.c.
+ */
+#ifndef PAGEBUS_CLI_H
+#define PAGEBUS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+/* Out of memory: one line on stderr and exit(EXIT_RUNTIME). */
+void out_of_memory(void);
+/* realloc that never fails (it exits); n = 0 allocates one byte. */
+void *xrealloc(void *p, size_t n);
+
+/* ---- aligned tables (table.c) --------------------------------------------------------- */
+
+struct table {
+	int ncols;    /* at most 16 */
+	char **cells; /* row-major */
+	size_t n;
+};
+
+/* Starts a table whose header row is the space-separated words of head. */
+void table_start(struct table *t, const char *head);
+/* Appends one cell (rows fill left to right). */
+void cell(struct table *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints to f with every column but the last padded to its widest cell, then frees. */
+void table_print(struct table *t, FILE *f);
+
+/* ---- page cache (pagecache.c) ------------------------------------------------------------ */
+
+/* Bytes of fd's file in the page cache: cachestat(2) (Linux 6.5+), else, when
+ * use_mincore, mincore(2) on a read-only mapping of it. 0 or -errno (-ENOSYS: no
+ * cachestat and !use_mincore). */
+int file_cached(int fd, bool use_mincore, uint64_t *out);
+/* Page-cache bytes of the .log files of DIR/<topic>-<partition>, as file_cached. */
+int partition_cached(const char *dir, const char *topic, int32_t partition, bool use_mincore,
+		     uint64_t *out);
+
+/* ---- top (top.c) --------------------------------------------------------------------------- */
+
+struct top_opts {
+	const char *dir;     /* the data dir */
+	const char *metrics; /* HOST:PORT of the metrics endpoint; NULL: from DIR/pagebus.lock */
+	bool once;	     /* print one frame (rates over one second) and return */
+};
+
+/* `pagebus top`: frames every second until q, SIGINT or SIGTERM. The exit status. */
+int top_run(const struct top_opts *o);
+
+#endif
