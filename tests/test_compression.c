@@ -100,21 +100,9 @@ static void assert_round_trip(int codec, const uint8_t *in, size_t len)
 	free(zc);
 }
 
-/* Runs a shell command; 0 when it exited 0. */
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int st = system(cmd);
-	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
 static bool have_tool(const char *name)
 {
-	return sh("command -v %s >/dev/null 2>&1", name) == 0;
+	return tu_sh("command -v %s >/dev/null 2>&1", name) == 0;
 }
 
 static void write_file(const char *path, const void *p, size_t len)
@@ -346,7 +334,7 @@ static void test_cli_tool_streams_decode_and_ours_decode_with_them(void **state)
 			continue;
 		}
 		ran++;
-		assert_int_equal(sh(tools[t].compress, plain, packed), 0);
+		assert_int_equal(tu_sh(tools[t].compress, plain, packed), 0);
 		z = tu_read_file(packed, &zlen);
 		assert_non_null(z);
 		assert_int_equal(dec(tools[t].codec, z, zlen, pb_codec_bound(zlen), &out, &out_len),
@@ -359,7 +347,7 @@ static void test_cli_tool_streams_decode_and_ours_decode_with_them(void **state)
 		assert_int_equal(pb_compress(tools[t].codec, in, len, &ours, &zlen), 0);
 		write_file(packed, ours, zlen);
 		free(ours);
-		assert_int_equal(sh(tools[t].decompress, packed, back), 0);
+		assert_int_equal(tu_sh(tools[t].decompress, packed, back), 0);
 		out = tu_read_file(back, &out_len);
 		assert_non_null(out);
 		assert_int_equal(out_len, len);
