@@ -87,6 +87,34 @@ ifeq ($(HAVE_ZMQ),1)
 $(BUILD)/bench/bench_peers.o: ALL_CFLAGS += -DPB_HAVE_ZMQ
 $(BUILD)/pagebus-bench: LIBS += -lzmq
 endif
+# `pagebus trace` (bus/bpf/): a BPF tool is x.bpf.c (kernel side, CO-RE against the running
+# kernel's BTF), x.h (what both sides share) and x.c (the loader, linked into the pagebus
+# command with libbpf). vmlinux.h and the skeletons x.skel.h are generated under $(BUILD)/bpf.
+BPFTOOL     ?= bpftool
+BPF_CLANG   ?= clang
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+BPF_ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BPF_PROGS   := $(wildcard bus/bpf/*.bpf.c)
+BPF_SKELS   := $(patsubst bus/bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_PROGS))
+BPF_LOADERS := $(filter-out $(BPF_PROGS),$(wildcard bus/bpf/*.c))
+$(BUILD)/bpf/vmlinux.h:
+	@mkdir -p $(@D)
+	@command -v $(BPFTOOL) >/dev/null || { echo "make: $(BPFTOOL) not found: pagebus trace needs it to build its BPF programs ('make deps' installs the Debian package bpftool)" >&2; exit 1; }
+	@test -r $(VMLINUX_BTF) || { echo "make: $(VMLINUX_BTF) is missing: this kernel has no BTF (CONFIG_DEBUG_INFO_BTF), which the CO-RE programs of pagebus trace are built against" >&2; exit 1; }
+	@$(if $(Q),echo "  BTF     $@")
+	$(Q)$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@
+$(BUILD)/bpf/%.bpf.o: bus/bpf/%.bpf.c bus/bpf/%.h $(BUILD)/bpf/vmlinux.h
+	@command -v $(BPF_CLANG) >/dev/null || { echo "make: $(BPF_CLANG) not found: the BPF programs of pagebus trace are compiled with clang -target bpf ('make deps')" >&2; exit 1; }
+	@$(if $(Q),echo "  BPF     $<")
+	$(Q)$(BPF_CLANG) -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_$(BPF_ARCH) -I$(BUILD)/bpf -Ibus/bpf -c $< -o $@
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	@$(if $(Q),echo "  SKEL    $@")
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+$(call obj,$(BPF_LOADERS)): $(BPF_SKELS)
+$(call obj,$(BPF_LOADERS)): ALL_CFLAGS += -I$(BUILD)/bpf
+$(BUILD)/pagebus: $(call obj,$(BPF_LOADERS))
+$(BUILD)/pagebus: LIBS += -lbpf
+
 $(BINS):
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(INTERNAL_LIBS) $(LIBS)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bpf/trace.h"
 #include "cli/cli.h"
 #include "pagebus.h"
 
@@ -131,6 +132,8 @@ static void catch_signals(void)
 #define OPT_TIME 0x103
 #define OPT_ONCE 0x104
 #define OPT_METRICS 0x105
+#define OPT_PID 0x106
+#define OPT_SECONDS 0x107
 /* --help and --dir, accepted by every command */
 /* clang-format off */
 #define COMMON_OPTS { "help", no_argument, NULL, 'h' }, { "dir", required_argument, NULL, OPT_DIR }
@@ -1022,6 +1025,45 @@ static int cmd_top(const struct command *cmd, int argc, char **argv)
 	return top_run(&o);
 }
 
+/* ---- trace ---------------------------------------------------------------------------------- */
+
+static int cmd_trace(const struct command *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = { COMMON_OPTS,
+					      { "pid", required_argument, NULL, OPT_PID },
+					      { "seconds", required_argument, NULL, OPT_SECONDS },
+					      { "quiet", no_argument, NULL, 'q' },
+					      { 0 } };
+	int64_t pid = 0, seconds = 0;
+	bool quiet = false;
+	int c;
+	while ((c = next_opt(cmd, argc, argv, ":hq", opts)) != -1) {
+		if (c == 'h')
+			return help(cmd);
+		if (c == '?')
+			return EXIT_USAGE;
+		if (c == OPT_PID && !parse_int(optarg, 1, INT32_MAX, &pid))
+			return usage_error(cmd, "--pid: '%s' is not a process id", optarg);
+		if (c == OPT_SECONDS && !parse_int(optarg, 1, 86400, &seconds))
+			return usage_error(cmd, "--seconds: '%s' is not 1..86400", optarg);
+		quiet |= c == 'q';
+	}
+	if (!positional(cmd, argc, argv, 0, ""))
+		return EXIT_USAGE;
+	int rc = trace_check(); /* why this machine cannot trace comes first */
+	if (rc)
+		return rc;
+	int lock_pid = 0;
+	if (!pid && broker_lock_info(data_dir(), &lock_pid, NULL, 0) < 0) {
+		fprintf(stderr, "pagebus: trace: no broker pid in %s/pagebus.lock (is pagebusd running? "
+				"--pid names a process)\n",
+			data_dir());
+		return EXIT_RUNTIME;
+	}
+	struct trace_opts o = { data_dir(), pid ? (int)pid : lock_pid, (int)seconds, quiet };
+	return trace_run(&o);
+}
+
 /* ---- commands and main -------------------------------------------------------------------- */
 
 static const struct command commands[] = {
@@ -1078,6 +1120,16 @@ static const struct command commands[] = {
 	  "metrics endpoint (found in DIR/pagebus.lock): nothing that slows the broker.\n\n"
 	  "  --once             print one frame (rates over one second) and exit\n"
 	  "  --metrics ADDR     the metrics endpoint (default: the broker's metrics.listen)\n" },
+	{ "trace", cmd_trace, "[--pid PID] [--seconds N] [-q]",
+	  "The kernel side of the broker, with BPF programs on tracepoints (needs root, BTF and\n"
+	  "tracefs): its io_uring operations by opcode (latency, punts to io-wq workers, short\n"
+	  "writes), the page cache of the data dir's segment files (reads, faults, misses, new\n"
+	  "pages, hit ratio per partition, writeback) and the bytes it moved with and without a\n"
+	  "copy. A line per second, a summary at the end.\n\n"
+	  "  --pid PID       trace this process (default: the broker of DIR, from its lock file)\n"
+	  "  --seconds N     stop after N seconds (default: at Ctrl-C)\n"
+	  "  -q, --quiet     no per-second lines, the summary only\n"
+	  "Exit status 2 with one line when this machine cannot trace.\n" },
 };
 
 static void main_usage(FILE *f)

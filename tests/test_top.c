@@ -32,19 +32,11 @@
 #define WAIT_MS 10000
 #define MESSAGES 5000
 
-static const char *cli_path(void)
-{
-	static char path[4096];
-	const char *build = getenv("BUILD");
-	snprintf(path, sizeof(path), "%s/pagebus", build && *build ? build : "build");
-	return path;
-}
-
 /* Runs `pagebus --dir DIR top ARGS` (stdin /dev/null); its exit status and output. */
 static int run_top(const char *dir, const char *args, char **out)
 {
 	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "timeout 20 %s --dir %s top %s </dev/null 2>&1", cli_path(), dir, args);
+	snprintf(cmd, sizeof(cmd), "timeout 20 %s --dir %s top %s </dev/null 2>&1", tu_pagebus(), dir, args);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
 	size_t len = 0, cap = 65536;
@@ -212,7 +204,7 @@ static void test_top_live_quits_on_q_and_restores_the_terminal(void **state)
 	pid_t pid = forkpty(&master, NULL, NULL, NULL);
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		execl(cli_path(), "pagebus", "--dir", f->dir, "top", (char *)NULL);
+		execl(tu_pagebus(), "pagebus", "--dir", f->dir, "top", (char *)NULL);
 		_exit(127);
 	}
 	/* the first frame comes at once; then q */

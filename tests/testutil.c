@@ -109,6 +109,14 @@ const char *tu_pagebusd(void)
 	return path;
 }
 
+const char *tu_pagebus(void)
+{
+	static char path[4096];
+	const char *build = getenv("BUILD");
+	snprintf(path, sizeof(path), "%s/pagebus", build && *build ? build : "build");
+	return path;
+}
+
 int tu_file_contains(const char *path, const char *needle)
 {
 	size_t len;

@@ -29,6 +29,8 @@ const char *tu_seg_file(const char *dir, int64_t base, const char *ext);
 
 /* Path of the pagebusd under test: $PAGEBUSD, else $BUILD/pagebusd, else build/pagebusd. */
 const char *tu_pagebusd(void);
+/* Path of the pagebus command under test: $BUILD/pagebus, else build/pagebus. */
+const char *tu_pagebus(void);
 
 /*
  * Starts pagebusd --dir dir --kafka.listen off --metrics.listen off [args...]

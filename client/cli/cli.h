@@ -44,6 +44,15 @@ int file_cached(int fd, bool use_mincore, uint64_t *out);
 int partition_cached(const char *dir, const char *topic, int32_t partition, bool use_mincore,
 		     uint64_t *out);
 
+/* ---- the broker of a data dir (lockfile.c) ----------------------------------------------- */
+
+/*
+ * From DIR/pagebus.lock: the broker's pid (the running one's, or the last one's: check
+ * it), and into metrics (len bytes, may be NULL) the `metrics HOST:PORT` address, "" when
+ * the endpoint is off. 0, or -1 when the file or the pid is missing.
+ */
+int broker_lock_info(const char *dir, int *pid, char *metrics, size_t len);
+
 /* ---- top (top.c) --------------------------------------------------------------------------- */
 
 struct top_opts {

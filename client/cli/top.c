@@ -202,26 +202,6 @@ static void sample_free(struct sample *s)
 	*s = (struct sample){ 0 };
 }
 
-/* DIR/pagebus.lock: the pid, then `metrics HOST:PORT` when the endpoint listens. */
-static int read_lock(struct top *tp)
-{
-	char path[4200], line[320];
-	snprintf(path, sizeof(path), "%s/pagebus.lock", tp->o->dir);
-	FILE *f = fopen(path, "re");
-	if (!f || !fgets(line, sizeof(line), f) || (tp->pid = atoi(line)) <= 0) {
-		if (f)
-			fclose(f);
-		return -1;
-	}
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "metrics ", 8) && !tp->o->metrics)
-			snprintf(tp->metrics, sizeof(tp->metrics), "%.*s", (int)strcspn(line + 8, "\n"), line + 8);
-	fclose(f);
-	if (tp->o->metrics)
-		snprintf(tp->metrics, sizeof(tp->metrics), "%s", tp->o->metrics);
-	return 0;
-}
-
 /* /proc/<pid>/stat (CPU ticks, threads, start) and statm (resident pages). */
 static bool read_proc(int pid, struct sample *s)
 {
@@ -610,10 +590,12 @@ static bool wait_key(double deadline)
 int top_run(const struct top_opts *o)
 {
 	struct top tp = { .o = o };
-	if (read_lock(&tp) < 0) {
+	if (broker_lock_info(o->dir, &tp.pid, tp.metrics, sizeof(tp.metrics)) < 0) {
 		fprintf(stderr, "pagebus: top: no broker pid in %s/pagebus.lock (is pagebusd running?)\n", o->dir);
 		return EXIT_RUNTIME;
 	}
+	if (o->metrics)
+		snprintf(tp.metrics, sizeof(tp.metrics), "%s", o->metrics);
 	int err = pagebus_connect(o->dir, &tp.pb);
 	if (err < 0) {
 		fprintf(stderr, "pagebus: top: cannot connect to the broker of %s: %s\n", o->dir, pagebus_strerror(err));
