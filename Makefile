@@ -76,7 +76,7 @@ $(BUILD)/pagebusd: $(call obj,$(BUS_MAINS)) $(INTERNAL_LIBS)
 $(BUILD)/pagebus: $(call obj,$(CLIENT_MAINS) $(CLI_SRCS)) $(INTERNAL_LIBS)
 $(foreach b,$(BENCH_MAINS),$(eval $(BUILD)/$(basename $(notdir $(b))): $(call obj,$(b)) $(INTERNAL_LIBS)))
 # pagebus-bench's modules (bench/bench_*.c) link into it alone (and the histogram into its
-# test); its ZeroMQ peer is compiled only where zmq.h is installed.
+# test); its ZeroMQ and iceoryx peers are compiled only where their headers are installed.
 BENCH_MODS := $(wildcard bench/bench_*.c)
 HAVE_ZMQ   := $(shell printf '\043include <zmq.h>\n' | $(CC) -E -x c - >/dev/null 2>&1 && echo 1)
 $(BUILD)/pagebus-bench: $(call obj,$(BENCH_MODS))
@@ -86,6 +86,12 @@ $(BUILD)/tests/test_bench: $(BUILD)/bench/bench_hist.o | $(BUILD)/pagebus-bench
 ifeq ($(HAVE_ZMQ),1)
 $(BUILD)/bench/bench_peers.o: ALL_CFLAGS += -DPB_HAVE_ZMQ
 $(BUILD)/pagebus-bench: LIBS += -lzmq
+endif
+# iceoryx 2.x installs its headers under a versioned directory
+IOX_INC := $(patsubst %/iceoryx_binding_c/runtime.h,%,$(firstword $(wildcard /usr/include/iceoryx/v*/iceoryx_binding_c/runtime.h)))
+ifneq ($(IOX_INC),)
+$(BUILD)/bench/bench_peers.o: ALL_CFLAGS += -DPB_HAVE_ICEORYX -I$(IOX_INC)
+$(BUILD)/pagebus-bench: LIBS += -liceoryx_binding_c
 endif
 # `pagebus trace` (bus/bpf/): a BPF tool is x.bpf.c (kernel side, CO-RE against the running
 # kernel's BTF), x.h (what both sides share) and x.c (the loader, linked into the pagebus
@@ -128,7 +134,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(call obj,$(TEST_HELPERS)) $(INTERNAL_LIBS
 # bench-deps` does the same for the benchmark peers and plotting.
 DEB_PKGS := gcc make liburing-dev libbpf-dev libcmocka-dev clang llvm bpftool pkg-config kcat \
             zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev lz4 zstd prometheus
-BENCH_PKGS := redis-server libzmq3-dev gnuplot-nox linux-perf
+BENCH_PKGS := redis-server libzmq3-dev iceoryx libiceoryx-binding-c-dev gnuplot-nox linux-perf
 apt_install_missing = @missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \

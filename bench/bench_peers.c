@@ -2,7 +2,8 @@
 /*
  * bench_peers.c — Redis Streams and ZeroMQ as pagebus-bench drives them: a redis-server
  * of our own with a minimal RESP2 client (commands out, replies walked in place), and
- * ZeroMQ PUSH/PULL and REQ/REP over ipc:// when libzmq was found at build time.
+ * ZeroMQ PUSH/PULL and REQ/REP over ipc:// and iceoryx publish/subscribe, each when its
+ * library was found at build time.
  */
 #include "bench_peers.h"
 
@@ -25,6 +26,15 @@
 
 #ifdef PB_HAVE_ZMQ
 #include <zmq.h>
+#endif
+#ifdef PB_HAVE_ICEORYX
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes" /* iox_runtime_shutdown() */
+#include <iceoryx_binding_c/runtime.h>
+#pragma GCC diagnostic pop
+#include <iceoryx_binding_c/enums.h>
+#include <iceoryx_binding_c/publisher.h>
+#include <iceoryx_binding_c/subscriber.h>
 #endif
 
 #define PIPELINE 64
@@ -203,25 +213,13 @@ int redis_start(struct redis_peer *r)
 	if (err)
 		return err;
 	snprintf(r->sock, sizeof(r->sock), "%s/redis.sock", r->dir);
-	pid_t parent = getpid();
-	r->pid = fork();
-	if (r->pid < 0)
-		return -errno;
-	if (r->pid == 0) {
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-			_exit(127);
-		char log[4200];
-		snprintf(log, sizeof(log), "%s/redis.log", r->dir);
-		int fd = open("/dev/null", O_RDWR);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-		}
-		execl(bin, bin, "--port", "0", "--unixsocket", r->sock, "--unixsocketperm", "700",
-		      "--save", "", "--appendonly", "no", "--dir", r->dir, "--logfile", log,
-		      "--daemonize", "no", (char *)NULL);
-		_exit(127);
-	}
+	char log[4200];
+	snprintf(log, sizeof(log), "%s/redis.log", r->dir);
+	const char *argv[] = { bin, "--port", "0", "--unixsocket", r->sock, "--unixsocketperm", "700",
+			       "--save", "", "--appendonly", "no", "--dir", r->dir, "--logfile", log,
+			       "--daemonize", "no", NULL };
+	if ((r->pid = bench_spawn(argv, log, 0, SIGKILL)) < 0)
+		return r->pid;
 	for (double t0 = now_s(); now_s() - t0 < 10;) {
 		struct resp c;
 		const char *ping[] = { "PING" };
@@ -562,6 +560,186 @@ double zmq_pushpull_rate(const char *dir, size_t value_len, double seconds)
 double zmq_reqrep_rtt_us(const char *dir, size_t value_len, double seconds)
 {
 	(void)dir;
+	(void)value_len;
+	(void)seconds;
+	return -ENOENT;
+}
+#endif
+
+/* ---- iceoryx ----------------------------------------------------------------------- */
+
+#ifdef PB_HAVE_ICEORYX
+#define IOX_END UINT64_MAX /* first 8 bytes of the last chunk */
+
+int iox_start(struct iox_peer *x)
+{
+	static const char *const bin = "/usr/bin/iox-roudi";
+	char dir[4096];
+	memset(x, 0, sizeof(*x));
+	if (access(bin, X_OK))
+		return -ENOENT;
+	int err = bench_tmpdir("roudi", dir, sizeof(dir));
+	if (err)
+		return err;
+	snprintf(x->log, sizeof(x->log), "%s/roudi.log", dir);
+	/* SIGTERM, not SIGKILL, if we die: RouDi then releases its shared memory */
+	const char *argv[] = { bin, "--log-level", "info", NULL };
+	if ((x->roudi = bench_spawn(argv, x->log, 1, SIGTERM)) < 0)
+		return x->roudi;
+	for (double t0 = now_s(); now_s() - t0 < 10; usleep(2000)) {
+		char buf[16384] = "";
+		int fd = open(x->log, O_RDONLY);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : 0;
+		if (fd >= 0)
+			close(fd);
+		buf[n > 0 ? n : 0] = 0;
+		if (strstr(buf, "RouDi is ready for clients"))
+			return 0;
+		if (waitpid(x->roudi, NULL, WNOHANG) == x->roudi) {
+			x->roudi = 0;
+			fprintf(stderr, "pagebus-bench: iox-roudi exited (another RouDi running?):\n%s", buf);
+			return -EBUSY;
+		}
+	}
+	iox_stop(x);
+	return -ETIME;
+}
+
+void iox_stop(struct iox_peer *x)
+{
+	if (x->roudi > 0) {
+		kill(x->roudi, SIGTERM); /* it releases its shared memory and exits */
+		waitpid(x->roudi, NULL, 0);
+		x->roudi = 0;
+	}
+	if (x->log[0]) {
+		char dir[4200];
+		snprintf(dir, sizeof(dir), "%s", x->log);
+		*strrchr(dir, '/') = 0;
+		bench_rmrf(dir);
+		x->log[0] = 0;
+	}
+}
+
+struct iox_result {   /* shared with the subscriber process */
+	long msgs;
+	uint64_t sum;         /* one byte of every value: the reads are not optimised away */
+	double t_first, t_end;
+};
+
+struct iox_ctx {
+	size_t value_len;
+	double seconds;
+	struct iox_result *res;
+};
+
+/* Member 0 subscribes and counts until the end chunk; member 1 publishes. Both leave
+ * with exit(), not _exit(): iceoryx deregisters from RouDi in its destructors. */
+static int iox_member(int idx, void *arg)
+{
+	struct iox_ctx *c = arg;
+	char name[64];
+	snprintf(name, sizeof(name), "pagebus-bench-%s-%d", idx ? "pub" : "sub", (int)getpid());
+	iox_runtime_init(name);
+	if (idx == 0) {
+		iox_sub_options_t o;
+		iox_sub_options_init(&o);
+		o.queueCapacity = 256;
+		o.queueFullPolicy = QueueFullPolicy_BLOCK_PRODUCER;
+		iox_sub_storage_t st;
+		iox_sub_t sub = iox_sub_init(&st, "pagebus", "bench", "data", &o);
+		crew_ready(0);
+		long n = 0;
+		for (double deadline = now_s() + c->seconds + 30; now_s() < deadline;) {
+			const void *chunk;
+			if (iox_sub_take_chunk(sub, &chunk) != ChunkReceiveResult_SUCCESS)
+				continue; /* busy-polling, like a spinning pagebus consumer */
+			uint64_t head;
+			memcpy(&head, chunk, 8);
+			c->res->sum += ((const unsigned char *)chunk)[c->value_len - 1];
+			iox_sub_release_chunk(sub, chunk);
+			if (head == IOX_END) {
+				c->res->msgs = n;
+				c->res->t_end = now_s();
+				break;
+			}
+			if (!n++)
+				c->res->t_first = now_s();
+		}
+		iox_sub_deinit(sub);
+		iox_runtime_shutdown();
+		exit(c->res->msgs ? 0 : 1);
+	}
+	iox_pub_options_t o;
+	iox_pub_options_init(&o);
+	o.subscriberTooSlowPolicy = ConsumerTooSlowPolicy_WAIT_FOR_CONSUMER;
+	iox_pub_storage_t st;
+	iox_pub_t pub = iox_pub_init(&st, "pagebus", "bench", "data", &o);
+	char *val = malloc(c->value_len);
+	int err = val ? 0 : -ENOMEM;
+	for (double t0 = now_s(); !err && !iox_pub_has_subscribers(pub); usleep(1000))
+		if (now_s() - t0 > 10)
+			err = -ETIME;
+	crew_ready(err);
+	memset(val, 'i', c->value_len);
+	uint64_t head = 0;
+	memcpy(val, &head, 8);
+	double t_end = now_s() + c->seconds;
+	for (int last = 0; !last;) {
+		last = now_s() >= t_end;
+		for (int i = 0; i < (last ? 1 : 64); i++) {
+			void *chunk;
+			while (iox_pub_loan_chunk(pub, &chunk, (uint32_t)c->value_len) != AllocationResult_SUCCESS)
+				; /* every chunk is with the subscriber: wait for one back */
+			memcpy(chunk, val, c->value_len); /* the producer writes its value in place */
+			if (last) {
+				head = IOX_END;
+				memcpy(chunk, &head, 8);
+			}
+			iox_pub_publish_chunk(pub, chunk);
+		}
+	}
+	free(val);
+	iox_pub_deinit(pub);
+	iox_runtime_shutdown();
+	exit(0);
+}
+
+double iox_pubsub_rate(struct iox_peer *x, size_t value_len, double seconds)
+{
+	if (x->roudi <= 0)
+		return -ENOENT;
+	struct iox_ctx c = { value_len < 8 ? 8 : value_len, seconds, NULL };
+	c.res = bench_shared(sizeof(*c.res));
+	struct crew crew;
+	int err = crew_fork(&crew, 2, iox_member, &c);
+	if (!err && crew_wait_ready(&crew, 20000))
+		err = -ETIME;
+	if (!err)
+		crew_start(&crew);
+	if (crew_reap(&crew, seconds + 60) && !err)
+		err = -EIO;
+	double rate = err || c.res->msgs < 2 ? (err ? err : -EIO)
+					     : (double)(c.res->msgs - 1) / (c.res->t_end - c.res->t_first);
+	bench_shared_free(c.res, sizeof(*c.res));
+	return rate;
+}
+#else
+int iox_start(struct iox_peer *x)
+{
+	x->roudi = 0;
+	x->log[0] = 0;
+	return -ENOENT;
+}
+
+void iox_stop(struct iox_peer *x)
+{
+	(void)x;
+}
+
+double iox_pubsub_rate(struct iox_peer *x, size_t value_len, double seconds)
+{
+	(void)x;
 	(void)value_len;
 	(void)seconds;
 	return -ENOENT;

@@ -39,6 +39,21 @@ double redis_xread_rate(struct redis_peer *r, size_t value_len, long n);
 int redis_latency(struct redis_peer *r, size_t value_len, double rate, double seconds,
 		  struct bench_hist *h);
 
+/*
+ * iceoryx (2.x, C binding): its RouDi daemon is one per machine, started and stopped by
+ * iox_start/iox_stop (-ENOENT when not compiled in or not installed, -EBUSY when
+ * another RouDi runs).
+ */
+struct iox_peer {
+	pid_t roudi;
+	char log[4200];
+};
+int iox_start(struct iox_peer *x);
+void iox_stop(struct iox_peer *x);
+/* Publisher and subscriber processes, zero-copy chunks of value_len bytes (written by
+ * the publisher), a busy-polling subscriber, nothing lost: msgs/s, or a negative error. */
+double iox_pubsub_rate(struct iox_peer *x, size_t value_len, double seconds);
+
 /* ZeroMQ: 1 when compiled in. */
 int zmq_available(void);
 /* PUSH/PULL over ipc:// between two processes: msgs/s, or -ENOENT when not compiled in. */

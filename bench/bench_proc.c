@@ -166,21 +166,32 @@ const char *bench_pagebusd(void)
 	return path;
 }
 
+pid_t bench_spawn(const char *const *argv, const char *out, int with_stdout, int deathsig)
+{
+	pid_t parent = getpid(), pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid)
+		return pid;
+	/* checked again after the prctl: the parent may be gone already */
+	if (prctl(PR_SET_PDEATHSIG, deathsig) < 0 || getppid() != parent)
+		_exit(127);
+	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0 || null < 0 || dup2(null, 0) < 0 || dup2(with_stdout ? fd : null, 1) < 0 ||
+	    dup2(fd, 2) < 0)
+		_exit(127);
+	execv(argv[0], (char *const *)argv);
+	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
 /* Runs argv with stdout and stderr to out (a path); returns the wait status or -1. */
 static int run_to_file(const char *const *argv, const char *out)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-			_exit(127);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
+	pid_t pid = bench_spawn(argv, out, 1, SIGKILL);
 	int st;
-	return waitpid(pid, &st, 0) == pid ? st : -1;
+	return pid > 0 && waitpid(pid, &st, 0) == pid ? st : -1;
 }
 
 /* Reads a whole small file into a NUL-terminated malloc'd buffer; NULL when missing. */
@@ -325,22 +336,10 @@ int broker_start(struct bench_broker *b, const char *dir, const char *const *arg
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	unlink(b->log); /* a restart must not see the last broker's ready line */
-	pid_t parent = getpid();
 	double t0 = now_s();
-	b->pid = fork();
+	b->pid = bench_spawn(argv, b->log, 0, SIGKILL);
 	if (b->pid < 0)
-		return -errno;
-	if (b->pid == 0) {
-		/* dies with the harness (checked again: the parent may be gone already) */
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-			_exit(127);
-		int fd = open(b->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (fd < 0 || dup2(fd, 2) < 0)
-			_exit(127);
-		execv(argv[0], (char *const *)argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
+		return b->pid;
 	return wait_ready(b, t0);
 }
 

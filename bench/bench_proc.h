@@ -28,6 +28,13 @@ double proc_cpu_s(pid_t pid);
 long proc_hwm_kb(pid_t pid);
 void proc_reset_hwm(pid_t pid);
 
+/*
+ * Forks and execs argv (argv[0] a path): the child gets deathsig when the harness dies,
+ * its stderr (and its stdout too with with_stdout; else /dev/null) goes to the file out,
+ * truncated. Returns the pid or -errno.
+ */
+pid_t bench_spawn(const char *const *argv, const char *out, int with_stdout, int deathsig);
+
 struct bench_broker {
 	pid_t pid;
 	int external;        /* a running broker found at --dir: never stopped by us */

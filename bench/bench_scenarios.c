@@ -1117,7 +1117,7 @@ static void emit_limit(const struct bench_opts *o, const char *name, const char 
 	result_param(&r, "what", "%s", name);
 	snprintf(r.headline, sizeof(r.headline), "%s", headline);
 	if (!isfinite(v) || v <= 0)
-		snprintf(r.status, sizeof(r.status), "%s", v == -ENOENT ? "missing" : "failed");
+		snprintf(r.status, sizeof(r.status), "%s", v == -ENOENT ? "missing" : v == -EBUSY ? "busy (another RouDi runs)" : "failed");
 	else if (!strcmp(headline, "gb_per_s"))
 		r.gb_per_s = v, r.mb_per_s = v * 1e3;
 	else if (!strcmp(headline, "mb_per_s"))
@@ -1151,12 +1151,17 @@ static int scen_limits(const struct bench_opts *o)
 	emit_limit(o, "sendfile-tcp", "gb_per_s", limit_sendfile_gbps(e.tmp, s, &copy));
 	emit_limit(o, "pread+write-tcp", "gb_per_s", copy);
 	if (!o->no_peers) {
+		struct iox_peer iox;
+		int iox_err = iox_start(&iox);
 		for (int i = 0; i < ns; i++) {
 			snprintf(name, sizeof(name), "redis-xadd-%zu", sizes[i]);
 			emit_limit(o, name, "msgs_per_s", e.have_redis ? redis_xadd_rate(&e.redis, sizes[i], s) : -ENOENT);
 			snprintf(name, sizeof(name), "zmq-pushpull-%zu", sizes[i]);
 			emit_limit(o, name, "msgs_per_s", zmq_pushpull_rate(e.tmp, sizes[i], s));
+			snprintf(name, sizeof(name), "iceoryx-pubsub-%zu", sizes[i]);
+			emit_limit(o, name, "msgs_per_s", iox_err ? iox_err : iox_pubsub_rate(&iox, sizes[i], s));
 		}
+		iox_stop(&iox);
 		emit_limit(o, "redis-xread-64", "msgs_per_s",
 			   e.have_redis ? redis_xread_rate(&e.redis, 64, o->quick ? 10000 : 200000) : -ENOENT);
 		emit_limit(o, "zmq-reqrep-rtt-64", "p50_us", zmq_reqrep_rtt_us(e.tmp, 64, s));

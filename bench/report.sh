@@ -133,10 +133,14 @@ awk "$AWK_LIB"'get("status") == "ok" {
 awk "$AWK_LIB"'get("status") == "ok" && param("mode") !~ /pingpong/ {
 	print param("mode"), param("rate"), get("p50_us"), get("p90_us"), get("p99_us"), get("p999_us"), get("p9999_us"), get("max_us"), get("peer_value")
 }' "$OUT/latency.jsonl" >"$OUT/latency.tsv"
-awk "$AWK_LIB"'get("status") == "ok" && param("producers") == 1 {
+# iceoryx is measured in the limits run only (its RouDi is one per machine)
+awk "$AWK_LIB"'FILENAME ~ /limits/ { w = param("what"); if (w ~ /^iceoryx-pubsub-/ && get("status") == "ok") {
+		sub(/^iceoryx-pubsub-/, "", w); iox[w] = get("msgs_per_s") } next }
+	get("status") == "ok" && param("producers") == 1 {
 	v = param("value"); r = get("peer_value"); z = get("peer2_value")
-	printf "%s %s %s %s\n", v, get("msgs_per_s"), r == "null" ? "NaN" : r * 1e6 / v, z == "null" ? "NaN" : z * 1e6 / v
-}' "$OUT/append.jsonl" | sort -n >"$OUT/peers.tsv"
+	printf "%s %s %s %s %s\n", v, get("msgs_per_s"), r == "null" ? "NaN" : r * 1e6 / v, z == "null" ? "NaN" : z * 1e6 / v,
+		(v in iox) ? iox[v] : "NaN"
+}' "$OUT/limits.jsonl" "$OUT/append.jsonl" | sort -n >"$OUT/peers.tsv"
 
 gnuplot <<EOF
 set terminal pngcairo size 900,560 font "DejaVu Sans,11"
@@ -162,7 +166,8 @@ set ylabel "messages/s"
 set format y "%.0s%c"
 plot "$OUT/peers.tsv" using 1:2 with linespoints lw 2 title "pagebus append", \
      "" using 1:3 with linespoints lw 2 title "Redis Streams XADD", \
-     "" using 1:4 with linespoints lw 2 title "ZeroMQ PUSH/PULL"
+     "" using 1:4 with linespoints lw 2 title "ZeroMQ PUSH/PULL", \
+     "" using 1:5 with linespoints lw 2 title "iceoryx publish/subscribe (zero copy)"
 
 set output "$IMG/latency-vs-rate.png"
 set title "end-to-end latency vs offered rate (64 B, open loop, CO-corrected)"
@@ -227,6 +232,7 @@ mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 fs=$(df -PT "${TMPDIR:-/tmp}" | awk 'NR == 2 { print $2 }')
 redis_v=$(redis-server --version 2>/dev/null | sed -n 's/.*v=\([0-9.]*\).*/\1/p')
 zmq_v=$(dpkg-query -W -f='${Version}' libzmq3-dev 2>/dev/null || true)
+iox_v=$(dpkg-query -W -f='${Version}' libiceoryx-binding-c-dev 2>/dev/null || true)
 elapsed=$(($(cat "$OUT/elapsed-runs" 2>/dev/null || echo 0) + $(cat "$OUT/elapsed-perf" 2>/dev/null || echo 0)))
 
 {
@@ -243,8 +249,9 @@ $((elapsed / 60)) min); the storage-core section at the end is kept as written.
 - **Date**: $(date -u +%Y-%m-%d) · **machine**: $(nproc) vCPU (${cpu:-unknown CPU}), $mem,
   kernel $(uname -r), temp dirs on $fs
 - **Peers**: Redis ${redis_v:-missing} (a private \`redis-server\` on a Unix socket, no
-  persistence), ZeroMQ ${zmq_v:-missing} (\`ipc://\`); a peer that is not installed shows
-  as missing (\`make bench-deps\` installs both)
+  persistence), ZeroMQ ${zmq_v:-missing} (\`ipc://\`), iceoryx ${iox_v:-missing} (its
+  RouDi daemon started for the limits run); a peer that is not installed shows as missing
+  (\`make bench-deps\` installs them)
 - **Tool**: \`pagebus-bench SCENARIO [options] [--json]\` (\`pagebus-bench --help\`); each
   scenario starts its own \`pagebusd\` on a temp dir and forks its client processes.
 
@@ -267,7 +274,11 @@ $(table limits "| what | value | unit |" '"| " param("what") " | " (get("headlin
 
 The write(2) rows write one value per call (the naive per-message append), the
 round trips are between two processes pinned to different CPUs, and the
-Redis/ZeroMQ rows are the peers' raw rates at the value sizes of the append scenario.
+Redis/ZeroMQ/iceoryx rows are the peers' raw rates at the value sizes of the append
+scenario. iceoryx passes each value as a shared-memory chunk the publisher writes and a
+busy-polling subscriber takes and releases (touching one byte of it, no checksum, nothing
+lost: the publisher waits for a slow subscriber); it is the zero-copy IPC reference, with
+no log, no offsets and no durability.
 
 ## append
 
@@ -278,6 +289,8 @@ PUSH/PULL, in MB/s of values. The append path's own studies (verify.crc on and o
 eventfd doorbells) are in [benchmarks-append-path.md](benchmarks-append-path.md).
 
 ![throughput vs value size](img/throughput-vs-value-size.png)
+
+![pagebus vs peers](img/pagebus-vs-peers.png)
 
 $(table append "| params | msgs/s | MB/s | limit MB/s | /limit | Redis MB/s | /Redis | ZeroMQ MB/s | /ZeroMQ | broker CPU s per M msgs | broker peak RSS MB | MB/s spread |" '"| " get("params") " | " si(get("msgs_per_s")) " | " si(get("mb_per_s")) " | " si(get("limit_value")) " | " ratio(get("ratio_to_limit")) " | " si(get("peer_value")) " | " ratio(get("ratio_to_peer")) " | " si(get("peer2_value")) " | " ratio(get("ratio_to_peer2")) " | " si(get("broker_cpu_s_per_mmsg")) " | " si(get("broker_peak_rss_mb")) " | " spread() " |"')
 $(table append-acks "| params | msgs/s | MB/s | limit MB/s | /limit | Redis MB/s | /Redis | ZeroMQ MB/s | /ZeroMQ | broker CPU s per M msgs | broker peak RSS MB | MB/s spread |" '"| " get("params") " | " si(get("msgs_per_s")) " | " si(get("mb_per_s")) " | " si(get("limit_value")) " | " ratio(get("ratio_to_limit")) " | " si(get("peer_value")) " | " ratio(get("ratio_to_peer")) " | " si(get("peer2_value")) " | " ratio(get("ratio_to_peer2")) " | " si(get("broker_cpu_s_per_mmsg")) " | " si(get("broker_peak_rss_mb")) " | " spread() " |"' | tail -n +3)
