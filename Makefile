@@ -49,8 +49,10 @@ ifneq ($(wildcard $(CLIENT_MAINS)),)
 BINS  += $(BUILD)/pagebus
 endif
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+CRASH_TEST := $(BUILD)/tests/crash/test_crash
+TESTS += $(CRASH_TEST)
 
-.PHONY: all test check asan run install clean deps bench-deps bench-report
+.PHONY: all test check asan run install clean deps bench-deps bench-report soak
 all: $(BINS) $(LIBPAGEBUS_A) $(LIBPAGEBUS_SO) $(TESTS)
 
 $(BUILD)/%.o: %.c
@@ -128,6 +130,15 @@ $(BINS):
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(call obj,$(TEST_HELPERS)) $(INTERNAL_LIBS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(INTERNAL_LIBS) -lcmocka $(LIBS)
+
+# tests/crash/: the crash-consistency driver (SIGKILL, power cuts, client deaths) and its
+# own log reader. `make test` runs its short cases; `make soak` runs SOAK_ITERATIONS
+# (200) random iterations and prints one summary line (SEED=S replays a run).
+$(CRASH_TEST): $(BUILD)/tests/crash/logcheck.o
+$(BUILD)/tests/crash/%.o: ALL_CFLAGS += -Itests
+SOAK_ITERATIONS ?= 200
+soak: all
+	$(Q)BUILD=$(BUILD) $(CRASH_TEST) --soak $(SOAK_ITERATIONS) $(if $(SEED),--seed $(SEED))
 
 # Build-time and test-time packages (Debian names). `make deps` installs only what is
 # missing, and only as root; otherwise it prints the exact command and fails. `make

@@ -98,6 +98,7 @@ struct bpart {
 	struct wentry *await;
 	size_t nawait, cap_await, gsync_n;
 	bool gsync_busy;
+	struct part_mark gsync_mark; /* where the log ended when that fsync was issued */
 	bool unsynced;              /* bytes written since the last fsync */
 	uint64_t seen_generation;   /* segment-list generation last published */
 	int consumers;              /* local consumers attached: wake only then */

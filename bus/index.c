@@ -176,7 +176,12 @@ long tindex_lookup(const struct index *ix, int64_t ts)
 
 int index_write(struct index *ix)
 {
-	size_t todo = ix->n - ix->flushed;
+	return index_write_upto(ix, ix->n);
+}
+
+int index_write_upto(struct index *ix, size_t n)
+{
+	size_t todo = n > ix->flushed && n <= ix->n ? n - ix->flushed : 0;
 	if (!todo)
 		return 0;
 	uint8_t stackbuf[4096];
@@ -190,7 +195,7 @@ int index_write(struct index *ix)
 	if (buf != stackbuf)
 		free(buf);
 	if (!err)
-		ix->flushed = ix->n;
+		ix->flushed += todo;
 	return err;
 }
 

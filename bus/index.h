@@ -4,8 +4,9 @@
  *   .index      8-byte entries: int32 relativeOffset, int32 position (big-endian)
  *   .timeindex 12-byte entries: int64 timestamp, int32 relativeOffset
  * The entries live in memory (authoritative while the broker runs) and are written to
- * their files in order, lazily: a file may lag behind, never run ahead of its own log
- * bytes in a way recovery cannot detect (recovery re-walks the log from the last entry).
+ * their files in order, lazily, and only for log bytes already fdatasynced (segment.c,
+ * seg_synced): a file may lag behind its log, never run ahead of what is on disk, so
+ * recovery's walk from the last entry covers every byte a power cut may have torn.
  */
 #ifndef PAGEBUS_INDEX_H
 #define PAGEBUS_INDEX_H
@@ -68,6 +69,8 @@ long tindex_lookup(const struct index *ix, int64_t ts);
 
 /* Writes the entries not yet in the file (one pwrite). Returns 0 or -errno. */
 int index_write(struct index *ix);
+/* Writes the entries before the n-th that are not in the file yet. 0 or -errno. */
+int index_write_upto(struct index *ix, size_t n);
 /* index_write, then fdatasync. */
 int index_sync(struct index *ix);
 

@@ -204,8 +204,7 @@ void part_close(struct partition *p)
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->nsegs; i++) {
-		index_write(&p->segs[i]->oix);
-		index_write(&p->segs[i]->tix);
+		seg_synced(p->segs[i], 0, 0); /* what an index write left pending */
 		seg_put(p->segs[i]);
 	}
 	free(p->segs);
@@ -277,11 +276,24 @@ void part_commit(struct partition *p, const struct part_reservation *r)
 	p->hwm = r->last_offset + 1;
 	if (r->seg->committed < r->pos + r->len)
 		r->seg->committed = r->pos + r->len;
-	/* write index entries back in batches: one pwrite per 64 entries */
-	if (r->seg->oix.n - r->seg->oix.flushed >= 64) {
-		index_write(&r->seg->oix);
-		index_write(&r->seg->tix);
-	}
+	/* the index files wait for an fdatasync to cover these bytes (part_synced) */
+}
+
+void part_mark_committed(struct partition *p, struct part_mark *m)
+{
+	struct segment *s = active(p);
+	*m = (struct part_mark){ seg_get(s), s->committed, p->hwm };
+}
+
+void part_synced(struct partition *p, struct part_mark *m, int res)
+{
+	(void)p;
+	if (!m->seg)
+		return;
+	if (res == 0)
+		seg_synced(m->seg, m->pos, m->next_offset);
+	seg_put(m->seg);
+	m->seg = NULL;
 }
 
 int part_abort(struct partition *p, const struct part_reservation *r)
@@ -467,7 +479,7 @@ int part_retention(struct partition *p, int64_t now_ms)
 
 int part_flush(struct partition *p)
 {
-	return seg_flush(active(p));
+	return seg_flush(active(p), p->hwm);
 }
 
 uint64_t part_bytes(const struct partition *p)

@@ -85,6 +85,22 @@ int part_reserve(struct partition *p, const struct rb_header *h, uint64_t len, i
 		 struct part_reservation *r);
 /* Publishes a reservation whose bytes are written. In reservation order. */
 void part_commit(struct partition *p, const struct part_reservation *r);
+
+/*
+ * A point of the log for durability: a segment (referenced), a byte position in it and
+ * the offset that starts there. Take one before issuing an fdatasync (or build one from
+ * a reservation whose write the fdatasync follows); when the fdatasync succeeded,
+ * part_synced lets the index files point up to it (see seg_synced) and releases it.
+ */
+struct part_mark {
+	struct segment *seg;
+	uint64_t pos;
+	int64_t next_offset;
+};
+/* The committed end of the log (active segment, committed bytes, high watermark). */
+void part_mark_committed(struct partition *p, struct part_mark *m);
+/* res: the fdatasync's result; only 0 moves the mark. Releases m either way. */
+void part_synced(struct partition *p, struct part_mark *m, int res);
 /* Takes back r and every later reservation (their write failed). */
 int part_abort(struct partition *p, const struct part_reservation *r);
 
@@ -113,7 +129,7 @@ int part_offset_for_time(struct partition *p, int64_t ts, int64_t *offset, int64
  * advancing the log start. Returns the number of segments deleted or -errno. */
 int part_retention(struct partition *p, int64_t now_ms);
 
-/* fdatasync of the active segment. */
+/* fdatasync of the active segment; then its index files catch up with it. */
 int part_flush(struct partition *p);
 
 /* Bytes of all segments (their tails). */

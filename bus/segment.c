@@ -55,7 +55,7 @@ static struct segment *seg_alloc(const char *dir, int64_t base)
 		return NULL;
 	s->base = base;
 	s->fd = s->ro_fd = s->oix.fd = s->tix.fd = -1;
-	s->next_offset = base;
+	s->next_offset = s->synced_next = base;
 	s->max_ts = -1;
 	s->max_ts_offset = -1;
 	s->first_ms = -1;
@@ -179,6 +179,24 @@ int seg_track(struct segment *s, const struct rb_header *h, uint64_t len, uint32
 	return 0;
 }
 
+int seg_synced(struct segment *s, uint64_t pos, int64_t next_offset)
+{
+	if (pos > s->synced)
+		s->synced = pos;
+	if (next_offset > s->synced_next)
+		s->synced_next = next_offset;
+	/* entries are in log order: the first one at or past the mark ends each run */
+	size_t n = s->oix.flushed;
+	while (n < s->oix.n && oindex_at(&s->oix, n)->pos < s->synced)
+		n++;
+	size_t m = s->tix.flushed;
+	while (m < s->tix.n && s->base + (int64_t)tindex_at(&s->tix, m)->rel < s->synced_next)
+		m++;
+	int err = index_write_upto(&s->oix, n);
+	int terr = index_write_upto(&s->tix, m);
+	return err ? err : terr;
+}
+
 /* ---- recovery ---------------------------------------------------------------------- */
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -250,38 +268,72 @@ static bool tindex_sane(const struct segment *s)
 	return true;
 }
 
+/* The batch whose last offset is `last`, by its headers below limit from the last
+ * offset-index entry before it (unchecked bytes: every header is bounds-checked). */
+static bool find_batch(const struct segment *s, int64_t last, uint64_t limit, uint64_t *pos, struct rb_header *h)
+{
+	long i = last - s->base > INT32_MAX ? -1 : oindex_lookup(&s->oix, (uint32_t)(last - s->base));
+	uint64_t p = i < 0 ? 0 : oindex_at(&s->oix, (size_t)i)->pos;
+	while (p < limit && rb_header_parse(s->map + p, limit - p, h) == 0) {
+		if (rb_last_offset(h) >= last) {
+			*pos = p;
+			return rb_last_offset(h) == last;
+		}
+		p += rb_total_size(h);
+	}
+	return false;
+}
+
 /*
- * Restarts the in-memory state from the last offset-index entry at or before `limit`
- * that points at a real batch, ready for seg_walk to continue from there. Entries past
- * it are dropped. Falls back to position 0.
+ * Restarts the in-memory state at a point recovery can trust, ready for seg_walk to
+ * continue from there: the last offset-index entry below `limit` that points at a real
+ * batch, or earlier: the batch that carried the timestamp of the last time-index entry
+ * before it (checked against that batch's maxTimestamp), where the largest timestamp so
+ * far is known exactly. The two index files are written separately and the time index
+ * may lag (a crash between the writes, a torn page): resuming from the offset index
+ * alone would take an older maximum for the segment's, which time lookups and
+ * retention.ms trust. Entries from the resume point on are dropped and re-derived by the
+ * walk. Without a time-index entry to trust, the walk starts at position 0.
  */
 static void seg_resume_from_index(struct segment *s, uint64_t limit)
 {
 	s->size = 0;
 	s->next_offset = s->base;
-	s->since_index = 0;
 	s->max_ts = -1;
 	s->max_ts_offset = -1;
+	int64_t upto = s->base - 1; /* last offset of the batch the offset index points at */
 	while (s->oix.n) {
 		const struct oindex_entry *e = oindex_at(&s->oix, s->oix.n - 1);
 		struct rb_header h;
 		if (e->pos < limit && rb_header_parse(s->map + e->pos, limit - e->pos, &h) == 0 &&
 		    rb_last_offset(&h) == s->base + (int64_t)e->rel) {
-			s->size = e->pos;
-			s->next_offset = h.base_offset;
+			upto = rb_last_offset(&h);
 			break;
 		}
 		index_truncate(&s->oix, s->oix.n - 1);
 	}
-	/* Time-index entries for offsets at or past the resume point are re-derived. */
 	size_t keep = s->tix.n;
-	while (keep && s->base + (int64_t)tindex_at(&s->tix, keep - 1)->rel >= s->next_offset)
+	while (keep) {
+		const struct tindex_entry *t = tindex_at(&s->tix, keep - 1);
+		int64_t off = s->base + (int64_t)t->rel;
+		uint64_t pos;
+		struct rb_header h;
+		if (off <= upto && find_batch(s, off, limit, &pos, &h) && h.max_timestamp == t->ts) {
+			s->size = pos;
+			s->next_offset = h.base_offset;
+			s->max_ts = t->ts; /* the walk meets this batch again: nothing changes */
+			s->max_ts_offset = off;
+			break;
+		}
 		keep--;
-	index_truncate(&s->tix, keep);
-	if (keep) {
-		s->max_ts = tindex_at(&s->tix, keep - 1)->ts;
-		s->max_ts_offset = s->base + tindex_at(&s->tix, keep - 1)->rel;
 	}
+	index_truncate(&s->tix, keep);
+	size_t n = s->oix.n;
+	while (n && oindex_at(&s->oix, n - 1)->pos >= s->size)
+		n--;
+	index_truncate(&s->oix, n);
+	/* as seg_track counts: bytes since the last entry, so the walk re-derives the same */
+	s->since_index = s->size - (n ? oindex_at(&s->oix, n - 1)->pos : 0);
 	/* first_ms: the first batch's maxTimestamp (as Kafka rolls by). */
 	struct rb_header first;
 	if (limit >= RB_HEADER_SIZE && rb_header_parse(s->map, limit, &first) == 0)
@@ -349,10 +401,22 @@ int seg_open(const char *dir, int64_t base, bool active, const struct log_config
 	}
 	s->committed = s->size;
 	if (active) {
-		if (stop == SEG_STOP_CORRUPT && (err = clear_tail(s, s->size, file_size)) < 0)
+		/* After a zero gap, bytes of a torn write may follow (pages reach the disk in
+		 * any order): nothing but zeros may stay past the last good batch, or a later
+		 * append that ends just before them would make them look like the log's next
+		 * batch after another crash. */
+		off_t data = stop == SEG_STOP_ZEROS ? lseek(s->fd, (off_t)s->size, SEEK_DATA) : -1;
+		if ((stop == SEG_STOP_CORRUPT || (data >= 0 && (uint64_t)data < file_size)) &&
+		    (err = clear_tail(s, s->size, file_size)) < 0)
 			goto err;
 		if ((err = seg_size_file(s, cfg, file_size)) < 0 || (err = seg_map(s, s->alloc)) < 0)
 			goto err;
+		/* the walked bytes may be only in the page cache (a broker that was killed):
+		 * on disk before the index files may point into them */
+		if (s->size && fdatasync(s->fd) < 0) {
+			err = -errno;
+			goto err;
+		}
 	} else {
 		if (s->size < file_size && ftruncate(s->fd, (off_t)s->size) < 0) {
 			err = -errno;
@@ -365,7 +429,8 @@ int seg_open(const char *dir, int64_t base, bool active, const struct log_config
 		if (s->max_ts >= 0 && (!s->tix.n || s->max_ts > tindex_at(&s->tix, s->tix.n - 1)->ts))
 			tindex_append(&s->tix, s->max_ts, (uint32_t)(s->max_ts_offset - s->base));
 	}
-	if ((err = index_write(&s->oix)) < 0 || (err = index_write(&s->tix)) < 0)
+	/* a sealed segment was fdatasynced when it rolled */
+	if ((err = seg_synced(s, s->size, s->next_offset)) < 0)
 		goto err;
 	*out = s;
 	return 0;
@@ -409,8 +474,11 @@ int seg_seal(struct segment *s)
 	int err = 0;
 	if (ftruncate(s->fd, (off_t)s->size) < 0 || fdatasync(s->fd) < 0)
 		err = -errno;
-	if (!err)
+	if (!err) {
+		s->synced = s->size;
+		s->synced_next = s->next_offset;
 		err = index_sync(&s->oix);
+	}
 	if (!err)
 		err = index_sync(&s->tix);
 	if (err)
@@ -420,14 +488,12 @@ int seg_seal(struct segment *s)
 	return 0;
 }
 
-int seg_flush(struct segment *s)
+int seg_flush(struct segment *s, int64_t committed_next)
 {
-	int err = index_write(&s->oix);
-	if (!err)
-		err = index_write(&s->tix);
-	if (!err && fdatasync(s->fd) < 0)
-		err = -errno;
-	return err;
+	uint64_t upto = s->committed;
+	if (fdatasync(s->fd) < 0)
+		return -errno;
+	return seg_synced(s, upto, committed_next);
 }
 
 void seg_unlink(struct segment *s)

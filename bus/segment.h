@@ -24,6 +24,9 @@ struct segment {
 	uint64_t map_len;
 	uint64_t size;           /* tail: bytes of batches appended (reserved) */
 	uint64_t committed;      /* bytes whose write completed: readers stop here */
+	uint64_t synced;         /* bytes known to be on disk (fdatasynced): the index files
+				  * hold entries below this only (seg_synced) */
+	int64_t synced_next;     /* the offset that follows the synced bytes */
 	uint64_t alloc;          /* file size: >= segment.bytes while active, size once sealed */
 	int64_t next_offset;     /* last offset appended + 1 (base when empty) */
 	int64_t max_ts;          /* largest batch maxTimestamp, -1 when empty */
@@ -48,7 +51,10 @@ int seg_create(const char *dir, int64_t base, const struct log_config *cfg, stru
 /*
  * Opens an existing segment and recovers it: indexes are checked and rebuilt when
  * missing, short or inconsistent; batches after the last index entry are validated
- * (bounds, CRC, contiguous offsets) and the log is cut at the first invalid one.
+ * (bounds, CRC, contiguous offsets) and the log is cut at the first invalid one; the
+ * bytes after the last good batch of the active segment are cleared when they are not
+ * all zeros. What recovery keeps is made durable (the active .log is fdatasynced) before
+ * the index files are brought up to it.
  * `active`: the last segment of the partition (kept sized for appends). *cut_bytes
  * tells how many bytes of non-zero garbage were truncated (0 for a clean tail).
  */
@@ -78,8 +84,19 @@ int seg_truncate(struct segment *s, uint64_t pos, int64_t next_offset, uint32_t 
  * length and fdatasyncs all three files. The segment takes no more appends. */
 int seg_seal(struct segment *s);
 
-/* fdatasync of the .log (and index write-back). */
-int seg_flush(struct segment *s);
+/*
+ * The .log is on disk up to pos, where offset next_offset starts (an fdatasync issued
+ * after those bytes were written completed): index entries below that point go to their
+ * files. Index files never run ahead of the synced log, so after a power cut the last
+ * entry on disk points at a batch that is there, and recovery's walk from it covers
+ * every byte the cut may have torn. Marks only grow. 0, or -errno of an index write
+ * (the entries stay pending and go with the next call).
+ */
+int seg_synced(struct segment *s, uint64_t pos, int64_t next_offset);
+
+/* fdatasync of the .log, then seg_synced up to its committed bytes (whose next offset
+ * is committed_next). */
+int seg_flush(struct segment *s, int64_t committed_next);
 
 /* Unlinks the three files (the segment stays usable through open fds/mappings). */
 void seg_unlink(struct segment *s);

@@ -242,6 +242,9 @@ static void fsync_done(struct uloop *l, struct uloop_op *op, int res, unsigned f
 			  strerror(-res));
 		bp->b->stats.errors[BERR_FSYNC]++;
 	}
+	/* the group's bytes and everything before them are on disk now */
+	struct part_mark m = { seg_get(g->last.seg), g->last.pos + g->last.len, g->last.last_offset + 1 };
+	part_synced(bp->log, &m, res);
 	for (size_t i = 0; i < g->n; i++)
 		if (g->e[i].acks == PB_ACKS_DURABLE)
 			ack_entry(&g->e[i], res < 0 ? res : 0, res == 0);
@@ -286,6 +289,7 @@ static void gsync_done(struct uloop *l, struct uloop_op *op, int res, unsigned f
 		log_error("partition %s: group commit fdatasync failed: %s", bp->log->name, strerror(-res));
 		bp->b->stats.errors[BERR_FSYNC]++;
 	}
+	part_synced(bp->log, &bp->gsync_mark, res);
 	for (size_t i = 0; i < bp->gsync_n; i++)
 		ack_entry(&bp->await[i], res < 0 ? res : 0, res == 0);
 	/* only when some are left: with no durable entry waiting, await is still NULL */
@@ -312,6 +316,8 @@ void writer_group_commit(struct broker *b)
 			if (!sqe)
 				return;
 			io_uring_prep_fsync(sqe, bp->log->segs[bp->log->nsegs - 1]->fd, IORING_FSYNC_DATASYNC);
+			/* it covers every write completed by now: the committed end */
+			part_mark_committed(bp->log, &bp->gsync_mark);
 			bp->gsync_n = bp->nawait;
 			bp->gsync_busy = true;
 			bp->fsync_start_ns = now;
@@ -333,6 +339,7 @@ void writer_free(struct bpart *bp)
 		free(bp->g[i].e);
 	}
 	free(bp->await);
+	part_synced(bp->log, &bp->gsync_mark, -ECANCELED);
 	if (bp->active)
 		list_del(&bp->active_link);
 }

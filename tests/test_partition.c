@@ -393,6 +393,105 @@ static void test_partition_rebuilds_deleted_or_inconsistent_index(void **state)
 	assert_int_equal(read_all(f->p, 0, 8192), hwm);
 }
 
+/* Bytes [from, to) of a file set to zero. */
+static void zero_at(const char *path, uint64_t from, uint64_t to)
+{
+	uint8_t *z = calloc(1, to - from);
+	write_at(path, from, z, to - from);
+	free(z);
+}
+
+static void test_partition_index_files_never_point_past_synced_log(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(part_open(f->dir, &f->cfg, &f->p), 0);
+	append_n(f, 20, 5, 100);
+	int64_t synced_hwm = f->p->hwm;
+	struct segment *s = f->p->segs[f->p->nsegs - 1];
+	assert_true(s->oix.n > 0);
+	const char *ix = tu_seg_file(f->dir, s->base, ".index");
+	/* appended, not yet fdatasynced: nothing of it in the index file */
+	assert_int_equal(tu_file_size(ix), 0);
+	assert_int_equal(part_flush(f->p), 0);
+	long long synced_len = tu_file_size(ix);
+	assert_int_equal(synced_len, (long long)(s->oix.n * 8));
+	append_n(f, 20, 5, 100);
+	int64_t base = s->base, hwm = f->p->hwm;
+	uint64_t size = s->size;
+	/* a power cut: one page past the synced bytes never reached the disk, later ones did */
+	struct part_pos at;
+	assert_int_equal(part_lookup_offset(f->p, synced_hwm + 10, &at), 0);
+	uint64_t hole = (at.pos + 4095) / 4096 * 4096;
+	assert_true(hole + 4096 < size);
+	int64_t first_lost = -1;
+	for (int64_t o = synced_hwm; o < hwm && first_lost < 0; o++) {
+		assert_int_equal(part_lookup_offset(f->p, o, &at), 0);
+		if (at.pos + rb_total_size(&at.hdr) > hole)
+			first_lost = at.hdr.base_offset;
+	}
+	uint64_t cut = at.pos;
+	part_close(f->p); /* no fdatasync: the index files stay where the last one left them */
+	f->p = NULL;
+	assert_int_equal(tu_file_size(ix), synced_len);
+	const char *log = tu_seg_file(f->dir, base, ".log");
+	zero_at(log, hole, hole + 4096);
+	assert_int_equal(part_open(f->dir, &f->cfg, &f->p), 0);
+	/* the walk from the last synced entry meets the torn batch: nothing after it stays */
+	assert_int_equal(f->p->hwm, first_lost);
+	assert_int_equal(f->p->segs[f->p->nsegs - 1]->size, cut);
+	assert_int_equal(read_all(f->p, 0, 4096), first_lost);
+	size_t len;
+	uint8_t *bytes = tu_read_file(log, &len);
+	for (uint64_t i = cut; i < len; i++) /* no stale batch left after the gap */
+		assert_int_equal(bytes[i], 0);
+	free(bytes);
+	append_n(f, 3, 5, 100);
+	reopen(f);
+	assert_int_equal(f->p->hwm, first_lost + 15);
+	assert_int_equal(read_all(f->p, 0, 4096), first_lost + 15);
+}
+
+static void test_partition_recovery_keeps_max_timestamp_when_time_index_lags(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(part_open(f->dir, &f->cfg, &f->p), 0);
+	/* the first batch carries the segment's largest timestamp; later ones are older */
+	size_t len;
+	int64_t base;
+	uint8_t *b = tu_batch("new", 5, 100, 900000, &len);
+	assert_int_equal(part_append(f->p, b, len, 0, &base), 0);
+	free(b);
+	append_n(f, 40, 5, 100);
+	struct segment *s = f->p->segs[0];
+	assert_int_equal(f->p->nsegs, 1);
+	assert_int_equal(s->max_ts, 900004);
+	assert_int_equal(part_flush(f->p), 0);
+	part_close(f->p);
+	f->p = NULL;
+	/* the offset index reached the disk, the time index did not */
+	assert_true(tu_file_size(tu_seg_file(f->dir, 0, ".index")) > 0);
+	assert_int_equal(truncate(tu_seg_file(f->dir, 0, ".timeindex"), 0), 0);
+	assert_int_equal(part_open(f->dir, &f->cfg, &f->p), 0);
+	s = f->p->segs[0];
+	assert_int_equal(s->max_ts, 900004);
+	assert_int_equal(s->max_ts_offset, 4);
+	int64_t off, ts;
+	assert_int_equal(part_offset_for_time(f->p, 900002, &off, &ts), 0);
+	assert_int_equal(off, 2);
+	assert_int_equal(ts, 900002);
+	/* a time index whose entry does not match its batch is not trusted either */
+	part_close(f->p);
+	f->p = NULL;
+	uint8_t entry[12];
+	be64_put(entry, 5000);
+	be32_put(entry + 8, 4);
+	const char *tix = tu_seg_file(f->dir, 0, ".timeindex");
+	assert_int_equal(truncate(tix, 0), 0);
+	write_at(tix, 0, entry, sizeof(entry));
+	assert_int_equal(part_open(f->dir, &f->cfg, &f->p), 0);
+	assert_int_equal(f->p->segs[0]->max_ts, 900004);
+}
+
 static void test_partition_retention_by_bytes_deletes_oldest_segments_only(void **state)
 {
 	struct fixture *f = *state;
@@ -630,6 +729,8 @@ int main(void)
 		T(test_partition_recovers_from_flipped_byte_in_last_batch),
 		T(test_partition_recovers_from_zero_tail_and_half_header),
 		T(test_partition_rebuilds_deleted_or_inconsistent_index),
+		T(test_partition_index_files_never_point_past_synced_log),
+		T(test_partition_recovery_keeps_max_timestamp_when_time_index_lags),
 		T(test_partition_retention_by_bytes_deletes_oldest_segments_only),
 		T(test_partition_retention_by_time_uses_newest_record_of_segment),
 		T(test_partition_rolls_on_segment_ms),
