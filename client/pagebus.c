@@ -2,7 +2,8 @@
 /*
  * pagebus.c — the `pagebus` command, kcat-style, on the public libpagebus API only:
  * topic administration, stdin lines to a topic, formatted consumption with named
- * offsets, offsets by time, and a stat of the logs (disk, page cache, consumer lag).
+ * offsets, offsets by time, a stat of the logs (disk, page cache, consumer lag), and
+ * the entry points of `top` (client/cli/top.c) and `trace` (BPF, bus/bpf/trace.c).
  * Each error is one stderr line; exit 0 ok, 1 runtime error, 2 usage error.
  */
 #include <errno.h>

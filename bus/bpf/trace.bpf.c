@@ -67,15 +67,21 @@ struct {
 	__type(value, struct trace_file);
 } files SEC(".maps");
 
-/* Per task: the last folio it added to a followed file, until that task dirties it. */
-struct pending_add {
-	__u64 ino, index, pages;
+/*
+ * Folios added to followed files and not dirtied yet, with their page counts. An append
+ * adds its new tail folio and dirties it at once, though not always from the same task:
+ * io_uring first tries the write in the broker's thread (IOCB_NOWAIT), which may add the
+ * folio and then punt the write to an io-wq worker, which dirties it. Readers' folios
+ * stay here until the LRU drops them.
+ */
+struct folio_key {
+	__u64 ino, index;
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct pending_add);
+	__uint(max_entries, 16384);
+	__type(key, struct folio_key);
+	__type(value, __u64);
 } adds SEC(".maps");
 
 /* Per task: the read in progress, whose batches come as several get_pages events. */
@@ -292,13 +298,12 @@ int add_to_page_cache(struct trace_event_raw_mm_filemap_op_page_cache *ctx)
 	if (bpf_core_field_exists(ctx->order))
 		pages = 1ull << (ctx->order & 31);
 	__sync_fetch_and_add(&f->added_pages, pages);
-	__u32 t = tid();
-	struct pending_add p = { ino, ctx->index, pages };
-	bpf_map_update_elem(&adds, &t, &p, BPF_ANY);
+	struct folio_key k = { ino, ctx->index };
+	bpf_map_update_elem(&adds, &k, &pages, BPF_ANY);
 	return 0;
 }
 
-/* A folio dirtied by the task that just added it: a write's new page, not a miss. */
+/* A folio dirtied after it was added: a write's new page, not a miss. */
 SEC("tp/writeback/writeback_dirty_folio")
 int dirty_folio(struct trace_event_raw_writeback_folio_template *ctx)
 {
@@ -307,11 +312,11 @@ int dirty_folio(struct trace_event_raw_writeback_folio_template *ctx)
 	if (!f)
 		return 0;
 	__sync_fetch_and_add(&f->dirtied, 1);
-	__u32 t = tid();
-	struct pending_add *p = bpf_map_lookup_elem(&adds, &t);
-	if (p && p->ino == ino && p->index == ctx->index) {
-		__sync_fetch_and_add(&f->new_pages, p->pages);
-		bpf_map_delete_elem(&adds, &t);
+	struct folio_key k = { ino, ctx->index };
+	__u64 *pages = bpf_map_lookup_elem(&adds, &k);
+	if (pages) {
+		__sync_fetch_and_add(&f->new_pages, *pages);
+		bpf_map_delete_elem(&adds, &k);
 	}
 	return 0;
 }

@@ -160,9 +160,18 @@ static bool partition_dir(const char *name)
 	return true;
 }
 
-/* Puts every .log under DIR/<topic>-<p>/ not followed yet into the files map. */
+static int by_partition(const void *a, const void *b)
+{
+	const struct seg *x = a, *y = b;
+	int c = strcmp(x->part, y->part);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+/* Puts every .log under DIR/<topic>-<p>/ not followed yet into the files map; segs stay
+ * sorted by partition, then segment. */
 static void scan_segments(struct tracer *tr)
 {
+	size_t had = tr->nsegs;
 	DIR *d = opendir(tr->o->dir);
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
@@ -205,6 +214,8 @@ static void scan_segments(struct tracer *tr)
 	}
 	if (d)
 		closedir(d);
+	if (tr->nsegs != had)
+		qsort(tr->segs, tr->nsegs, sizeof(*tr->segs), by_partition);
 }
 
 static struct trace_file file_now(struct tracer *tr, const struct seg *s)
@@ -405,13 +416,9 @@ static void second(struct tracer *tr, double t)
 	printf("\n");
 
 	/* page cache, per partition with activity */
-	for (size_t i = 0; i < tr->nsegs; i++) {
-		if (i && !strcmp(tr->segs[i].part, tr->segs[i - 1].part))
-			continue; /* done with its first segment below */
+	for (size_t i = 0, j; i < tr->nsegs; i = j) {
 		struct trace_file sum = { 0 };
-		for (size_t j = i; j < tr->nsegs; j++) {
-			if (strcmp(tr->segs[j].part, tr->segs[i].part))
-				continue;
+		for (j = i; j < tr->nsegs && !strcmp(tr->segs[j].part, tr->segs[i].part); j++) {
 			struct trace_file now = file_now(tr, &tr->segs[j]), d = file_plus(&now, &tr->segs[j].last, -1);
 			sum = file_plus(&sum, &d, 1);
 			tr->segs[j].last = now;
@@ -491,10 +498,15 @@ static void summary(struct tracer *tr, double t)
 	       tr->ext4 ? "ext4 writepages" : "writeback passes");
 	printf("%-24s %-24s %10s %8s %8s %7s %7s %7s %7s %7s %8s\n", "PARTITION", "SEGMENT", "INODE", "READ",
 	       "MAPPED", "FAULTS", "MISSES", "NEW", "HIT", "DIRTIED", "WRITTEN");
+	size_t idle = 0;
 	for (size_t i = 0; i < tr->nsegs; i++) {
 		struct trace_file v = file_now(tr, &tr->segs[i]);
 		uint64_t acc, miss;
 		cache_figures(&v, &acc, &miss);
+		if (!acc && !v.added_pages && !v.dirtied && !written(tr, &v)) {
+			idle++;
+			continue;
+		}
 		printf("%-24s %-24s %10" PRIu64 " %8" PRIu64 " %8" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64
 		       " %7s %7" PRIu64 " %8" PRIu64 "\n",
 		       tr->segs[i].part, tr->segs[i].name, tr->segs[i].ino, v.read_pages, v.mapped_pages, v.faults,
@@ -502,22 +514,20 @@ static void summary(struct tracer *tr, double t)
 	}
 	if (!tr->nsegs)
 		printf("(no segment files under %s)\n", tr->o->dir);
+	else if (idle)
+		printf("(%zu more segment file%s without any of these events)\n", idle, idle == 1 ? "" : "s");
 
 	printf("\nhit ratio per partition\n");
-	for (size_t i = 0; i < tr->nsegs; i++) {
-		bool first = true;
-		for (size_t j = 0; j < i && first; j++)
-			first = strcmp(tr->segs[j].part, tr->segs[i].part) != 0;
-		if (!first)
-			continue;
+	for (size_t i = 0, j; i < tr->nsegs; i = j) {
 		struct trace_file sum = { 0 };
-		for (size_t j = i; j < tr->nsegs; j++)
-			if (!strcmp(tr->segs[j].part, tr->segs[i].part)) {
-				struct trace_file v = file_now(tr, &tr->segs[j]);
-				sum = file_plus(&sum, &v, 1);
-			}
+		for (j = i; j < tr->nsegs && !strcmp(tr->segs[j].part, tr->segs[i].part); j++) {
+			struct trace_file v = file_now(tr, &tr->segs[j]);
+			sum = file_plus(&sum, &v, 1);
+		}
 		uint64_t acc, miss;
 		cache_figures(&sum, &acc, &miss);
+		if (!acc && !sum.added_pages && !sum.dirtied && !written(tr, &sum))
+			continue;
 		printf("  %-24s %7s  (%" PRIu64 " pages accessed, %" PRIu64 " missed, %" PRIu64
 		       " new by appends, %" PRIu64 " written back)\n",
 		       tr->segs[i].part, hit_ratio(a, sizeof(a), acc, miss), acc, miss, sum.new_pages, written(tr, &sum));

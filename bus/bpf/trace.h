@@ -51,7 +51,7 @@ struct trace_file {
 	uint64_t mapped_pages;  /* pages of fault-around windows over mappings (map_pages) */
 	uint64_t faults;	     /* page faults that needed filemap_fault */
 	uint64_t added_pages;   /* pages added to the page cache */
-	uint64_t new_pages;     /* of those, dirtied right away by the same task: appends */
+	uint64_t new_pages;     /* of those, dirtied after they were added: appends */
 	uint64_t dirtied;	     /* folios dirtied (writeback_dirty_folio) */
 	uint64_t written_ext4;  /* pages written back (ext4_writepages_result) */
 	uint64_t written_inode; /* pages written by a writeback pass (writeback_single_inode) */

@@ -315,7 +315,12 @@ static const char *rate(char *buf, size_t len, double cur, double prev, double d
 	double r = (cur - prev) / dt;
 	if (bytes)
 		return human(buf, len, r);
-	snprintf(buf, len, r < 10000 ? "%.0f" : "%.3gk", r < 10000 ? r : r / 1000);
+	if (r < 10000)
+		snprintf(buf, len, "%.0f", r);
+	else if (r < 1e6)
+		snprintf(buf, len, "%.0fk", r / 1e3);
+	else
+		snprintf(buf, len, "%.2fM", r / 1e6);
 	return buf;
 }
 
