@@ -38,6 +38,7 @@ stage() { case " $STAGES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 if stage runs; then
 rm -f "$OUT"/*.jsonl "$OUT"/*.tsv "$OUT"/commands.txt "$OUT"/elapsed-runs
+cut -d' ' -f1-3 /proc/loadavg >"$OUT/load-before"
 run limits limits
 run append append --acks appended --runs "$RUNS"
 run append-acks append --producers 1 --acks none,durable --runs "$RUNS"
@@ -47,6 +48,7 @@ run catchup catchup --runs "$RUNS"
 run remote remote --runs "$RUNS"
 run recovery recovery --runs "$RUNS"
 echo $(($(date +%s) - t_start)) >"$OUT/elapsed-runs"
+cut -d' ' -f1-3 /proc/loadavg >"$OUT/load-after"
 fi
 
 # ---- profiles of the goals: system-wide, then the processes of the bus ----------------
@@ -161,9 +163,10 @@ plot "$OUT/append.tsv" using (\$1 == 1 ? \$2 : NaN):3 with linespoints lw 2 titl
      "" using (\$1 == 1 ? \$2 : NaN):6 with linespoints dt 4 lw 2 title "ZeroMQ PUSH/PULL ipc://"
 
 set output "$IMG/pagebus-vs-peers.png"
-set title "messages/s by value size: pagebus (1 producer) vs peers, same run"
+set title "messages/s by value size: pagebus (1 producer) vs peers, one report run"
 set ylabel "messages/s"
 set format y "%.0s%c"
+set key bottom left
 plot "$OUT/peers.tsv" using 1:2 with linespoints lw 2 title "pagebus append", \
      "" using 1:3 with linespoints lw 2 title "Redis Streams XADD", \
      "" using 1:4 with linespoints lw 2 title "ZeroMQ PUSH/PULL", \
@@ -247,7 +250,9 @@ Regenerate this page (text, tables and plots) with \`make bench-report\` (this r
 $((elapsed / 60)) min); the storage-core section at the end is kept as written.
 
 - **Date**: $(date -u +%Y-%m-%d) · **machine**: $(nproc) vCPU (${cpu:-unknown CPU}), $mem,
-  kernel $(uname -r), temp dirs on $fs
+  kernel $(uname -r), temp dirs on $fs · **load average** (1, 5, 15 min) before the runs
+  $(cat "$OUT/load-before" 2>/dev/null || echo unknown), after $(cat "$OUT/load-after" 2>/dev/null || echo unknown):
+  other work shared the machine, so read the ratios rather than the absolute numbers
 - **Peers**: Redis ${redis_v:-missing} (a private \`redis-server\` on a Unix socket, no
   persistence), ZeroMQ ${zmq_v:-missing} (\`ipc://\`), iceoryx ${iox_v:-missing} (its
   RouDi daemon started for the limits run); a peer that is not installed shows as missing
