@@ -338,9 +338,12 @@ int broker_start(struct bench_broker *b, const char *dir, const char *const *arg
 	unlink(b->log); /* a restart must not see the last broker's ready line */
 	double t0 = now_s();
 	b->pid = bench_spawn(argv, b->log, 0, SIGKILL);
-	if (b->pid < 0)
-		return b->pid;
-	return wait_ready(b, t0);
+	err = b->pid < 0 ? b->pid : wait_ready(b, t0);
+	if (err && b->own_dir) { /* the log was shown: leave nothing behind */
+		bench_rmrf(b->dir);
+		unlink(b->log);
+	}
+	return err;
 }
 
 void broker_kill(struct bench_broker *b)
