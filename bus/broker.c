@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "group.h"
 #include "kafka.h"
 #include "logging.h"
 #include "protocol.h"
@@ -332,6 +333,8 @@ int broker_open(struct broker *b, struct broker_config *cfg)
 		log_error("cannot read %s/consumer-offsets: %s", cfg->dir, strerror(-err));
 		return err;
 	}
+	if ((err = groups_open(b)) < 0)
+		return err;
 	if ((err = uloop_init(&b->loop, LOOP_ENTRIES, 0)) < 0) {
 		log_error("cannot set up io_uring: %s", strerror(-err));
 		return err;
@@ -443,6 +446,7 @@ int broker_run(struct broker *b)
 		}
 		bool work = drain_rings(b);
 		work |= kafka_turn(b);
+		work |= groups_turn(b);
 		writer_submit(b);
 		release_rings(b);
 		if (stop_begun && rings_drained(b) && all_writers_idle(b) && b->inflight == 0)
@@ -504,6 +508,7 @@ void broker_close(struct broker *b)
 	if (b->loop.ring.ring_fd > 0)
 		uloop_exit(&b->loop);
 	kafka_close(b); /* after the loop: none of its requests completes any more */
+	groups_close(b); /* after every front end: their waits are cancelled */
 	metrics_close(b);
 	for (size_t i = 0; i < b->topics.n; i++)
 		broker_topic_detach(b, b->topics.v[i]);

@@ -22,6 +22,7 @@
 
 struct broker;
 struct session;
+struct groups;
 struct bproducer;
 
 /* Intrusive doubly-linked list. */
@@ -200,6 +201,7 @@ struct broker {
 	struct broker_stats stats;  /* counters of metrics.h */
 	struct metrics *metrics;    /* the metrics endpoint (metrics.c); NULL when off */
 	struct kafka *kafka;        /* the Kafka endpoint (kafka.c); NULL when off */
+	struct groups *groups;      /* the consumer group coordinator (group.c) */
 };
 
 int broker_open(struct broker *b, struct broker_config *cfg);
@@ -258,6 +260,9 @@ bool producer_finished(const struct bproducer *p);
 /* session.c */
 int session_accept(struct broker *b, int fd);
 void session_close(struct session *s);
+/* Sends one datagram on a session (a reply that came later); closes it when the socket
+ * cannot take it. 0 or -errno. */
+int session_send(struct session *s, const void *buf, size_t len);
 void session_push_segment_event(struct broker *b, struct bpart *bp, uint32_t event, int64_t base);
 
 #endif

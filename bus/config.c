@@ -100,6 +100,15 @@ const struct config_key config_keys[] = {
 	  .offset = BROKERF(metrics_listen), .max = sizeof(((struct broker_config *)0)->metrics_listen),
 	  .def = "127.0.0.1:9464",
 	  .help = "address of the Prometheus endpoint, GET /metrics (port 0: any free port; off: none)" },
+	{ .name = "group.initial.rebalance.delay.ms", .type = CONFIG_I64,
+	  .offset = BROKERF(group_initial_rebalance_delay_ms), .min = 0, .max = 300000, .def = "3000",
+	  .help = "a consumer group that was empty waits this long for more members before its first generation" },
+	{ .name = "group.min.session.timeout.ms", .type = CONFIG_I32,
+	  .offset = BROKERF(group_min_session_timeout_ms), .min = 1, .max = 3600000, .def = "6000",
+	  .help = "shortest session timeout a group member may ask for" },
+	{ .name = "group.max.session.timeout.ms", .type = CONFIG_I32,
+	  .offset = BROKERF(group_max_session_timeout_ms), .min = 1, .max = 3600000, .def = "1800000",
+	  .help = "longest session timeout a group member may ask for" },
 };
 /* clang-format on */
 const size_t config_nkeys = sizeof(config_keys) / sizeof(config_keys[0]);

@@ -45,6 +45,10 @@ struct broker_config {
 	bool kafka_fetch_copy;                  /* Fetch copies record bytes through user space
 						 * instead of splicing them (benchmarks only) */
 	char metrics_listen[CONFIG_ADDR_MAX];   /* Prometheus endpoint: "HOST:PORT" or "off" */
+	/* the consumer group coordinator (bus/group.c) */
+	int64_t group_initial_rebalance_delay_ms; /* an empty group waits this long for more joins */
+	int32_t group_min_session_timeout_ms;     /* JoinGroup session timeouts outside these are */
+	int32_t group_max_session_timeout_ms;     /* refused (INVALID_SESSION_TIMEOUT) */
 };
 
 enum config_type { CONFIG_U32, CONFIG_I32, CONFIG_U64, CONFIG_I64, CONFIG_BOOL, CONFIG_LEVEL, CONFIG_ADDR };

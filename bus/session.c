@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "group.h"
 #include "logging.h"
 #include "pagebus.h"
 #include "protocol.h"
@@ -67,6 +68,7 @@ void session_close(struct session *s)
 		return;
 	}
 	s->dead = true;
+	group_local_session_closed(s); /* its members leave their groups */
 	struct list *pos, *tmp;
 	list_for_each_safe(pos, tmp, &s->producers)
 		producer_close(container_of(pos, struct bproducer, sess_link));
@@ -378,6 +380,20 @@ static int h_fetch_offset(struct session *s, struct pbp_rbuf *r, uint32_t id, st
 	return pbp_enc_fetch_offset_reply(&rep->w, id, &out);
 }
 
+/* The group requests: group_local.c (JOIN_GROUP and SYNC_GROUP are answered later). */
+#define GROUP_HANDLER(name, type)                                                                  \
+	static int h_##name(struct session *s, struct pbp_rbuf *r, uint32_t id, struct reply *rep) \
+	{                                                                                          \
+		return group_local_request(s, type, r, id, &rep->w, rep->err, sizeof(rep->err));   \
+	}
+GROUP_HANDLER(join_group, PBP_JOIN_GROUP)
+GROUP_HANDLER(sync_group, PBP_SYNC_GROUP)
+GROUP_HANDLER(heartbeat, PBP_HEARTBEAT)
+GROUP_HANDLER(leave_group, PBP_LEAVE_GROUP)
+GROUP_HANDLER(group_commit, PBP_GROUP_COMMIT)
+GROUP_HANDLER(group_list, PBP_GROUP_LIST)
+GROUP_HANDLER(group_describe, PBP_GROUP_DESCRIBE)
+
 typedef int handler_fn(struct session *s, struct pbp_rbuf *r, uint32_t id, struct reply *rep);
 
 static const struct {
@@ -396,6 +412,13 @@ static const struct {
 	[PBP_GET_SEGMENTS] = { "GET_SEGMENTS", h_get_segments },
 	[PBP_COMMIT_OFFSET] = { "COMMIT_OFFSET", h_commit_offset },
 	[PBP_FETCH_OFFSET] = { "FETCH_OFFSET", h_fetch_offset },
+	[PBP_JOIN_GROUP] = { "JOIN_GROUP", h_join_group },
+	[PBP_SYNC_GROUP] = { "SYNC_GROUP", h_sync_group },
+	[PBP_HEARTBEAT] = { "HEARTBEAT", h_heartbeat },
+	[PBP_LEAVE_GROUP] = { "LEAVE_GROUP", h_leave_group },
+	[PBP_GROUP_COMMIT] = { "GROUP_COMMIT", h_group_commit },
+	[PBP_GROUP_LIST] = { "GROUP_LIST", h_group_list },
+	[PBP_GROUP_DESCRIBE] = { "GROUP_DESCRIBE", h_group_describe },
 };
 _Static_assert(sizeof(handlers) / sizeof(handlers[0]) == PBP_REQUEST_LAST + 1, "one handler per request");
 
@@ -407,6 +430,20 @@ static void send_reply(struct session *s, struct reply *rep, int len)
 			 w == -EAGAIN ? "the client does not read its socket" : strerror((int)-w));
 		session_close(s);
 	}
+}
+
+int session_send(struct session *s, const void *buf, size_t len)
+{
+	if (s->dead)
+		return -EPIPE;
+	ssize_t w = pbp_send(s->fd, buf, len, NULL, 0);
+	if (w < 0) {
+		log_warn("session %u (pid %d): cannot send a reply (%s); closing it", s->id, (int)s->pid,
+			 w == -EAGAIN ? "the client does not read its socket" : strerror((int)-w));
+		session_close(s);
+		return (int)w;
+	}
+	return 0;
 }
 
 /* One datagram from the client. */

@@ -2,10 +2,11 @@
 /*
  * admin.c — topic inspection for tools: TOPIC_LIST and TOPIC_DESCRIBE turned into
  * single caller-owned allocations (structs, arrays and strings together), so one free
- * releases everything and nothing points back into the connection; and the partitions'
- * offsets read straight from the control region.
+ * releases everything and nothing points back into the connection; the partitions'
+ * offsets read straight from the control region; GROUP_LIST and GROUP_DESCRIBE alike.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,4 +164,132 @@ int pagebus_partition_states(struct pagebus *pb, struct pagebus_partition_state 
 	}
 	pthread_mutex_unlock(&pb->lock);
 	return n;
+}
+
+/* ---- consumer groups ---------------------------------------------------------------- */
+
+int pagebus_group_list(struct pagebus *pb, struct pagebus_group_info **out, int *n)
+{
+	if (out)
+		*out = NULL;
+	if (n)
+		*n = 0;
+	if (!pb || !out || !n)
+		return -EINVAL;
+	uint8_t req[64];
+	struct pbp_wbuf w;
+	pbp_w_init(&w, req, sizeof(req));
+	struct pbp_rbuf r;
+	struct pbp_status st;
+	struct pbp_group_list_reply rep = { 0 };
+	pthread_mutex_lock(&pb->lock);
+	int nfds, err = pb_call(pb, req, pbp_enc_group_list(&w, pb_next_id(pb)), &r, NULL, 0, &nfds);
+	if (!err)
+		err = pb_status(pb, &st, pbp_parse_group_list_reply(&r, &st, &rep));
+	pthread_mutex_unlock(&pb->lock);
+	if (err || !rep.n)
+		goto out;
+	size_t bytes = rep.n * sizeof(**out);
+	for (uint32_t i = 0; i < rep.n; i++)
+		bytes += strlen(rep.groups[i].name) + strlen(rep.groups[i].state) + strlen(rep.groups[i].protocol_type) +
+			 strlen(rep.groups[i].protocol) + 4;
+	struct pagebus_group_info *v = malloc(bytes);
+	if (!v) {
+		err = -ENOMEM;
+		goto out;
+	}
+	char *strs = (char *)(v + rep.n);
+	for (uint32_t i = 0; i < rep.n; i++) {
+		const struct pbp_group_info *gi = &rep.groups[i];
+		v[i].name = put_str(&strs, gi->name);
+		v[i].state = put_str(&strs, gi->state);
+		v[i].protocol_type = put_str(&strs, gi->protocol_type);
+		v[i].protocol = put_str(&strs, gi->protocol);
+		v[i].generation = gi->generation;
+		v[i].members = (int)gi->members;
+	}
+	*out = v;
+	*n = (int)rep.n;
+out:
+	pbp_free_group_list_reply(&rep);
+	return err;
+}
+
+void pagebus_group_list_free(struct pagebus_group_info *groups)
+{
+	free(groups);
+}
+
+int pagebus_group_describe(struct pagebus *pb, const char *group, struct pagebus_group_desc **out)
+{
+	if (out)
+		*out = NULL;
+	if (!pb || !group || !out || strlen(group) > PBP_NAME_MAX)
+		return -EINVAL;
+	struct pbp_group_describe m;
+	snprintf(m.group, sizeof(m.group), "%s", group);
+	uint8_t req[512];
+	struct pbp_wbuf w;
+	pbp_w_init(&w, req, sizeof(req));
+	struct pbp_rbuf r;
+	struct pbp_status st;
+	struct pbp_group_describe_reply rep = { 0 };
+	pthread_mutex_lock(&pb->lock);
+	int nfds, err = pb_call(pb, req, pbp_enc_group_describe(&w, pb_next_id(pb), &m), &r, NULL, 0, &nfds);
+	if (!err)
+		err = pb_status(pb, &st, pbp_parse_group_describe_reply(&r, &st, &rep));
+	pthread_mutex_unlock(&pb->lock);
+	if (err)
+		goto out;
+	size_t bytes = sizeof(**out) + rep.nmembers * sizeof(struct pagebus_group_member_desc) +
+		       rep.nparts * sizeof(struct pagebus_group_partition_desc) + strlen(group) + strlen(rep.state) +
+		       strlen(rep.protocol_type) + strlen(rep.protocol) + strlen(rep.leader) + 5;
+	for (uint32_t i = 0; i < rep.nmembers; i++)
+		bytes += strlen(rep.members[i].member_id) + strlen(rep.members[i].client_id) +
+			 strlen(rep.members[i].host) + 3;
+	for (uint32_t i = 0; i < rep.nparts; i++)
+		bytes += strlen(rep.parts[i].topic) + 1;
+	struct pagebus_group_desc *d = malloc(bytes);
+	if (!d) {
+		err = -ENOMEM;
+		goto out;
+	}
+	struct pagebus_group_member_desc *mv = (struct pagebus_group_member_desc *)(d + 1);
+	struct pagebus_group_partition_desc *pv = (struct pagebus_group_partition_desc *)(mv + rep.nmembers);
+	char *strs = (char *)(pv + rep.nparts);
+	d->name = put_str(&strs, group);
+	d->state = put_str(&strs, rep.state);
+	d->protocol_type = put_str(&strs, rep.protocol_type);
+	d->protocol = put_str(&strs, rep.protocol);
+	d->leader = put_str(&strs, rep.leader);
+	d->generation = rep.generation;
+	d->nmembers = (int)rep.nmembers;
+	d->members = mv;
+	d->npartitions = (int)rep.nparts;
+	d->partitions = pv;
+	for (uint32_t i = 0; i < rep.nmembers; i++) {
+		const struct pbp_group_member_info *mi = &rep.members[i];
+		mv[i].member_id = put_str(&strs, mi->member_id);
+		mv[i].client_id = put_str(&strs, mi->client_id);
+		mv[i].host = put_str(&strs, mi->host);
+		mv[i].kafka = mi->kafka != 0;
+	}
+	for (uint32_t i = 0; i < rep.nparts; i++) {
+		const struct pbp_group_partition *p = &rep.parts[i];
+		bool owned = p->member >= 0 && (uint32_t)p->member < rep.nmembers;
+		pv[i] = (struct pagebus_group_partition_desc){
+			put_str(&strs, p->topic), p->partition,	  owned ? p->member : -1, p->committed,
+			p->log_start,		  p->hwm,
+			p->committed >= 0 && p->hwm >= 0 ? (p->hwm > p->committed ? p->hwm - p->committed : 0) : -1,
+		};
+	}
+	*out = d;
+out:
+	pbp_free_group_describe_reply(&rep);
+	return err;
+}
+
+void pagebus_group_desc_free(struct pagebus_group_desc *desc)
+{
+	free(desc);
 }

@@ -24,6 +24,13 @@ static const char *const pagebus_messages[] = {
 		"corrupt record: bad length, offset delta or header field",
 	[PAGEBUS_ECOMPRESSED - PAGEBUS_ERR_FIRST] =
 		"compressed batch: records cannot be read without its codec",
+	[PAGEBUS_EREBALANCE - PAGEBUS_ERR_FIRST] = "consumer group: a rebalance is in progress",
+	[PAGEBUS_EUNKNOWN_MEMBER - PAGEBUS_ERR_FIRST] =
+		"consumer group: the member is not (or no longer) in the group",
+	[PAGEBUS_EGENERATION - PAGEBUS_ERR_FIRST] =
+		"consumer group: the member's generation is out of date",
+	[PAGEBUS_EGROUP_PROTOCOL - PAGEBUS_ERR_FIRST] =
+		"consumer group: no assignment protocol common to every member",
 };
 
 _Static_assert(sizeof(pagebus_messages) / sizeof(pagebus_messages[0]) ==

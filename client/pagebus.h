@@ -32,6 +32,10 @@ enum pagebus_error {
 	PAGEBUS_EVARINT,           /* a varint is longer than its type allows */
 	PAGEBUS_EBADRECORD,        /* a record field is malformed (bad key/value/header length) */
 	PAGEBUS_ECOMPRESSED,       /* compressed batch: records cannot be read without its codec */
+	PAGEBUS_EREBALANCE,        /* group: a rebalance is in progress; the member must rejoin */
+	PAGEBUS_EUNKNOWN_MEMBER,   /* group: the coordinator does not know this member (any more) */
+	PAGEBUS_EGENERATION,       /* group: the member's generation is not the group's */
+	PAGEBUS_EGROUP_PROTOCOL,   /* group: no assignment protocol common to every member */
 	PAGEBUS_ERR_LAST
 };
 
@@ -263,6 +267,51 @@ struct pagebus_partition_state {
  */
 PAGEBUS_API int pagebus_partition_states(struct pagebus *pb, struct pagebus_partition_state *out,
 					 int max);
+
+/* ---- consumer groups: inspection (client/group_admin.c) ------------------------------- */
+
+/* One group of pagebus_group_list(): active groups and names with committed offsets. */
+struct pagebus_group_info {
+	const char *name;
+	const char *state;         /* "Empty", "PreparingRebalance", "CompletingRebalance", "Stable" */
+	const char *protocol_type; /* "consumer"; "" without members */
+	const char *protocol;      /* the assignor chosen ("range", "roundrobin", ...) */
+	int32_t generation;
+	int members;
+};
+/* Every group, sorted by name; one allocation owned by the caller until
+ * pagebus_group_list_free(). *out = NULL and *n = 0 on error. */
+PAGEBUS_API int pagebus_group_list(struct pagebus *pb, struct pagebus_group_info **out, int *n);
+PAGEBUS_API void pagebus_group_list_free(struct pagebus_group_info *groups);
+
+struct pagebus_group_member_desc {
+	const char *member_id;
+	const char *client_id;
+	const char *host;          /* "pid N" for a local member, "/IP" for a Kafka client */
+	int kafka;                 /* 1: a Kafka client */
+};
+struct pagebus_group_partition_desc {
+	const char *topic;
+	int32_t partition;
+	int member;                /* index into members[] of its owner, -1: nobody */
+	int64_t committed;         /* next offset committed, -1: none */
+	int64_t log_start, hwm;    /* -1: the partition is gone */
+	int64_t lag;               /* hwm - committed, -1 when either is unknown */
+};
+struct pagebus_group_desc {
+	const char *name, *state, *protocol_type, *protocol;
+	const char *leader;        /* member id, "" without members */
+	int32_t generation;
+	int nmembers;
+	const struct pagebus_group_member_desc *members;
+	int npartitions;           /* assigned or committed, by topic and partition */
+	const struct pagebus_group_partition_desc *partitions;
+};
+/* The group's members, assignment and committed offsets with lag; one allocation owned
+ * by the caller until pagebus_group_desc_free(). -ENOENT: no such group. */
+PAGEBUS_API int pagebus_group_describe(struct pagebus *pb, const char *group,
+				       struct pagebus_group_desc **out);
+PAGEBUS_API void pagebus_group_desc_free(struct pagebus_group_desc *desc);
 
 #ifdef __cplusplus
 }

@@ -350,6 +350,9 @@ static const struct field partition_id_field = { .name = "partition",
 static const struct format fmt_partition_id = { "int32_t", sizeof(int32_t), &partition_id_field,
 						1 };
 
+static const struct field byte_field = { .name = "byte", .kind = K_INT, .size = 1 };
+static const struct format fmt_byte = { "uint8_t", 1, &byte_field, 1 };
+
 FORMAT(fmt_config, struct pbp_config, F(config, key), F(config, value));
 FORMAT(fmt_topic_info, struct pbp_topic_info, F(topic_info, name), F(topic_info, topic_id),
        F(topic_info, partitions));
@@ -406,6 +409,55 @@ FORMAT(fmt_commit_offset, struct pbp_commit_offset, F(commit_offset, name), F(co
 FORMAT(fmt_fetch_offset, struct pbp_fetch_offset, F(fetch_offset, name), F(fetch_offset, topic),
        F(fetch_offset, partition));
 FORMAT(fmt_fetch_offset_reply, struct pbp_fetch_offset_reply, F(fetch_offset_reply, next_offset));
+FORMAT(fmt_group_protocol, struct pbp_group_protocol, F(group_protocol, name),
+       ARRAY(struct pbp_group_protocol, meta, len, uint8_t, fmt_byte, PBP_MAX_GROUP_BYTES));
+FORMAT(fmt_group_member, struct pbp_group_member, F(group_member, member_id),
+       ARRAY(struct pbp_group_member, data, len, uint8_t, fmt_byte, PBP_MAX_GROUP_BYTES));
+FORMAT(fmt_join_group, struct pbp_join_group, F(join_group, group), F(join_group, member_id),
+       F(join_group, client_id), F(join_group, session_timeout_ms),
+       F(join_group, rebalance_timeout_ms), F(join_group, protocol_type),
+       ARRAY(struct pbp_join_group, protocols, nprotocols, struct pbp_group_protocol,
+	     fmt_group_protocol, PBP_MAX_PROTOCOLS));
+FORMAT(fmt_join_group_reply, struct pbp_join_group_reply, F(join_group_reply, generation),
+       F(join_group_reply, protocol), F(join_group_reply, leader), F(join_group_reply, member_id),
+       ARRAY(struct pbp_join_group_reply, members, nmembers, struct pbp_group_member,
+	     fmt_group_member, PBP_MAX_MEMBERS));
+FORMAT(fmt_sync_group, struct pbp_sync_group, F(sync_group, group), F(sync_group, generation),
+       F(sync_group, member_id),
+       ARRAY(struct pbp_sync_group, assignments, nassignments, struct pbp_group_member,
+	     fmt_group_member, PBP_MAX_MEMBERS));
+FORMAT(fmt_sync_group_reply, struct pbp_sync_group_reply,
+       ARRAY(struct pbp_sync_group_reply, assignment, len, uint8_t, fmt_byte,
+	     PBP_MAX_GROUP_BYTES));
+FORMAT(fmt_heartbeat, struct pbp_heartbeat, F(heartbeat, group), F(heartbeat, generation),
+       F(heartbeat, member_id));
+FORMAT(fmt_leave_group, struct pbp_leave_group, F(leave_group, group), F(leave_group, member_id));
+FORMAT(fmt_group_offset, struct pbp_group_offset, F(group_offset, topic),
+       F(group_offset, partition), F(group_offset, next_offset));
+FORMAT(fmt_group_commit, struct pbp_group_commit, F(group_commit, group),
+       F(group_commit, generation), F(group_commit, member_id),
+       ARRAY(struct pbp_group_commit, offsets, n, struct pbp_group_offset, fmt_group_offset,
+	     PBP_MAX_PARTITIONS));
+FORMAT(fmt_group_info, struct pbp_group_info, F(group_info, name), F(group_info, state),
+       F(group_info, protocol_type), F(group_info, protocol), F(group_info, generation),
+       F(group_info, members));
+FORMAT(fmt_group_list_reply, struct pbp_group_list_reply,
+       ARRAY(struct pbp_group_list_reply, groups, n, struct pbp_group_info, fmt_group_info,
+	     PBP_MAX_GROUPS));
+FORMAT(fmt_group_describe, struct pbp_group_describe, F(group_describe, group));
+FORMAT(fmt_group_member_info, struct pbp_group_member_info, F(group_member_info, member_id),
+       F(group_member_info, client_id), F(group_member_info, host), F(group_member_info, kafka));
+FORMAT(fmt_group_partition, struct pbp_group_partition, F(group_partition, topic),
+       F(group_partition, partition), F(group_partition, member), F(group_partition, committed),
+       F(group_partition, log_start), F(group_partition, hwm));
+FORMAT(fmt_group_describe_reply, struct pbp_group_describe_reply,
+       F(group_describe_reply, state), F(group_describe_reply, protocol_type),
+       F(group_describe_reply, protocol), F(group_describe_reply, generation),
+       F(group_describe_reply, leader),
+       ARRAY(struct pbp_group_describe_reply, members, nmembers, struct pbp_group_member_info,
+	     fmt_group_member_info, PBP_MAX_MEMBERS),
+       ARRAY(struct pbp_group_describe_reply, parts, nparts, struct pbp_group_partition,
+	     fmt_group_partition, PBP_MAX_PARTITIONS));
 FORMAT(fmt_segment_event, struct pbp_segment_event, F(segment_event, topic_id),
        F(segment_event, partition), F(segment_event, event), F(segment_event, base_offset));
 
@@ -426,6 +478,13 @@ static const struct op {
 	[PBP_GET_SEGMENTS] = { "GET_SEGMENTS", &fmt_get_segments, &fmt_get_segments_reply },
 	[PBP_COMMIT_OFFSET] = { "COMMIT_OFFSET", &fmt_commit_offset, &fmt_none },
 	[PBP_FETCH_OFFSET] = { "FETCH_OFFSET", &fmt_fetch_offset, &fmt_fetch_offset_reply },
+	[PBP_JOIN_GROUP] = { "JOIN_GROUP", &fmt_join_group, &fmt_join_group_reply },
+	[PBP_SYNC_GROUP] = { "SYNC_GROUP", &fmt_sync_group, &fmt_sync_group_reply },
+	[PBP_HEARTBEAT] = { "HEARTBEAT", &fmt_heartbeat, &fmt_none },
+	[PBP_LEAVE_GROUP] = { "LEAVE_GROUP", &fmt_leave_group, &fmt_none },
+	[PBP_GROUP_COMMIT] = { "GROUP_COMMIT", &fmt_group_commit, &fmt_none },
+	[PBP_GROUP_LIST] = { "GROUP_LIST", &fmt_none, &fmt_group_list_reply },
+	[PBP_GROUP_DESCRIBE] = { "GROUP_DESCRIBE", &fmt_group_describe, &fmt_group_describe_reply },
 };
 _Static_assert(ARRAY_SIZE(ops) == PBP_REQUEST_LAST + 1, "one ops[] entry per request type");
 
@@ -713,6 +772,16 @@ int pbp_enc_topic_list(struct pbp_wbuf *w, uint32_t id)
 }
 
 int pbp_parse_topic_list(struct pbp_rbuf *r)
+{
+	return parse(r, &fmt_none, NULL);
+}
+
+int pbp_enc_group_list(struct pbp_wbuf *w, uint32_t id)
+{
+	return enc_msg(w, PBP_GROUP_LIST, 0, id, &fmt_none, NULL);
+}
+
+int pbp_parse_group_list(struct pbp_rbuf *r)
 {
 	return parse(r, &fmt_none, NULL);
 }

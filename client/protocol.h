@@ -41,6 +41,10 @@
 #define PBP_MAX_PARTITIONS 10000 /* any partition list */
 #define PBP_MAX_TOPICS 10000	 /* TOPIC_LIST entries */
 #define PBP_MAX_SEGMENTS 64	 /* GET_SEGMENTS entries (one fd each) */
+#define PBP_MAX_GROUP_BYTES 32768 /* a member's protocol metadata or assignment */
+#define PBP_MAX_PROTOCOLS 16	  /* protocols one JOIN_GROUP offers */
+#define PBP_MAX_MEMBERS 1000	  /* members in a JOIN_GROUP or GROUP_DESCRIBE reply */
+#define PBP_MAX_GROUPS 10000	  /* GROUP_LIST entries */
 
 /* The broker closes a connection after this many malformed or unknown messages. */
 #define PBP_MAX_MALFORMED 8
@@ -58,7 +62,14 @@ enum pbp_type {
 	PBP_GET_SEGMENTS = 10,
 	PBP_COMMIT_OFFSET = 11,
 	PBP_FETCH_OFFSET = 12,
-	PBP_REQUEST_LAST = PBP_FETCH_OFFSET,
+	PBP_JOIN_GROUP = 13,	 /* the reply may come seconds later: see docs/groups.md */
+	PBP_SYNC_GROUP = 14,	 /* likewise */
+	PBP_HEARTBEAT = 15,
+	PBP_LEAVE_GROUP = 16,
+	PBP_GROUP_COMMIT = 17,
+	PBP_GROUP_LIST = 18,
+	PBP_GROUP_DESCRIBE = 19,
+	PBP_REQUEST_LAST = PBP_GROUP_DESCRIBE,
 	PBP_SEGMENT_EVENT = 100, /* push */
 };
 
@@ -320,6 +331,119 @@ struct pbp_fetch_offset_reply {
 	int64_t next_offset; /* -1 = none committed */
 };
 
+/*
+ * Consumer groups (Kafka's classic rebalance protocol, docs/groups.md). Protocol metadata
+ * and assignments are opaque bytes to the broker; libpagebus puts Kafka's "consumer"
+ * protocol in them, so local members and Kafka clients can share a group. A status of
+ * -PAGEBUS_EREBALANCE, -PAGEBUS_EUNKNOWN_MEMBER, -PAGEBUS_EGENERATION or
+ * -PAGEBUS_EGROUP_PROTOCOL carries the coordinator's Kafka error.
+ */
+struct pbp_group_protocol {
+	char name[PBP_NAME_MAX + 1];
+	uint32_t len; /* <= PBP_MAX_GROUP_BYTES */
+	uint8_t *meta;
+};
+struct pbp_join_group {
+	char group[PBP_NAME_MAX + 1];
+	char member_id[PBP_NAME_MAX + 1]; /* "" on the first join */
+	char client_id[PBP_NAME_MAX + 1];
+	int32_t session_timeout_ms;
+	int32_t rebalance_timeout_ms;
+	char protocol_type[PBP_NAME_MAX + 1];
+	uint32_t nprotocols; /* 1..PBP_MAX_PROTOCOLS */
+	struct pbp_group_protocol *protocols;
+};
+/* A member and its bytes: metadata in JOIN_GROUP's reply, assignment in SYNC_GROUP. */
+struct pbp_group_member {
+	char member_id[PBP_NAME_MAX + 1];
+	uint32_t len; /* <= PBP_MAX_GROUP_BYTES */
+	uint8_t *data;
+};
+struct pbp_join_group_reply {
+	int32_t generation;
+	char protocol[PBP_NAME_MAX + 1];
+	char leader[PBP_NAME_MAX + 1];
+	char member_id[PBP_NAME_MAX + 1];
+	uint32_t nmembers; /* the leader's reply only; <= PBP_MAX_MEMBERS */
+	struct pbp_group_member *members;
+};
+struct pbp_sync_group {
+	char group[PBP_NAME_MAX + 1];
+	int32_t generation;
+	char member_id[PBP_NAME_MAX + 1];
+	uint32_t nassignments; /* the leader's: one per member; the others: 0 */
+	struct pbp_group_member *assignments;
+};
+struct pbp_sync_group_reply {
+	uint32_t len; /* <= PBP_MAX_GROUP_BYTES */
+	uint8_t *assignment;
+};
+/* HEARTBEAT; its reply has no fields. */
+struct pbp_heartbeat {
+	char group[PBP_NAME_MAX + 1];
+	int32_t generation;
+	char member_id[PBP_NAME_MAX + 1];
+};
+/* LEAVE_GROUP; its reply has no fields. */
+struct pbp_leave_group {
+	char group[PBP_NAME_MAX + 1];
+	char member_id[PBP_NAME_MAX + 1];
+};
+struct pbp_group_offset {
+	char topic[PBP_NAME_MAX + 1];
+	int32_t partition;
+	int64_t next_offset;
+};
+/* GROUP_COMMIT: a member's offsets, stored together or not at all; no reply fields. */
+struct pbp_group_commit {
+	char group[PBP_NAME_MAX + 1];
+	int32_t generation; /* -1 with member_id "": not a member (the group must be empty) */
+	char member_id[PBP_NAME_MAX + 1];
+	uint32_t n; /* <= PBP_MAX_PARTITIONS */
+	struct pbp_group_offset *offsets;
+};
+/* GROUP_LIST has no request payload. */
+struct pbp_group_info {
+	char name[PBP_NAME_MAX + 1];
+	char state[PBP_NAME_MAX + 1];	      /* Kafka's names: Empty, Stable, ... */
+	char protocol_type[PBP_NAME_MAX + 1]; /* "" without members */
+	char protocol[PBP_NAME_MAX + 1];
+	int32_t generation;
+	uint32_t members;
+};
+struct pbp_group_list_reply {
+	uint32_t n; /* <= PBP_MAX_GROUPS */
+	struct pbp_group_info *groups;
+};
+struct pbp_group_describe {
+	char group[PBP_NAME_MAX + 1];
+};
+struct pbp_group_member_info {
+	char member_id[PBP_NAME_MAX + 1];
+	char client_id[PBP_NAME_MAX + 1];
+	char host[PBP_NAME_MAX + 1]; /* "pid N" for a local member */
+	uint8_t kafka;		     /* 1: a Kafka client; 0: local */
+};
+struct pbp_group_partition {
+	char topic[PBP_NAME_MAX + 1];
+	int32_t partition;
+	int32_t member;	   /* index into members[], -1: nobody owns it */
+	int64_t committed; /* -1: none */
+	int64_t log_start; /* -1: unknown partition */
+	int64_t hwm;	   /* -1: unknown partition */
+};
+struct pbp_group_describe_reply {
+	char state[PBP_NAME_MAX + 1];
+	char protocol_type[PBP_NAME_MAX + 1];
+	char protocol[PBP_NAME_MAX + 1];
+	int32_t generation;
+	char leader[PBP_NAME_MAX + 1];
+	uint32_t nmembers; /* <= PBP_MAX_MEMBERS */
+	struct pbp_group_member_info *members;
+	uint32_t nparts; /* <= PBP_MAX_PARTITIONS */
+	struct pbp_group_partition *parts;
+};
+
 /* Push, broker -> client, id 0. */
 struct pbp_segment_event {
 	uint32_t topic_id;
@@ -362,7 +486,13 @@ struct pbp_segment_event {
 	X(close_consumer, PBP_CLOSE_CONSUMER)                                                      \
 	X(get_segments, PBP_GET_SEGMENTS)                                                          \
 	X(commit_offset, PBP_COMMIT_OFFSET)                                                        \
-	X(fetch_offset, PBP_FETCH_OFFSET)
+	X(fetch_offset, PBP_FETCH_OFFSET)                                                          \
+	X(join_group, PBP_JOIN_GROUP)                                                              \
+	X(sync_group, PBP_SYNC_GROUP)                                                              \
+	X(heartbeat, PBP_HEARTBEAT)                                                                \
+	X(leave_group, PBP_LEAVE_GROUP)                                                            \
+	X(group_commit, PBP_GROUP_COMMIT)                                                          \
+	X(group_describe, PBP_GROUP_DESCRIBE)
 
 #define PBP_REPLIES(X)                                                                             \
 	X(hello, PBP_HELLO)                                                                        \
@@ -372,7 +502,11 @@ struct pbp_segment_event {
 	X(open_producer, PBP_OPEN_PRODUCER)                                                        \
 	X(open_consumer, PBP_OPEN_CONSUMER)                                                        \
 	X(get_segments, PBP_GET_SEGMENTS)                                                          \
-	X(fetch_offset, PBP_FETCH_OFFSET)
+	X(fetch_offset, PBP_FETCH_OFFSET)                                                          \
+	X(join_group, PBP_JOIN_GROUP)                                                              \
+	X(sync_group, PBP_SYNC_GROUP)                                                              \
+	X(group_list, PBP_GROUP_LIST)                                                              \
+	X(group_describe, PBP_GROUP_DESCRIBE)
 
 #define PBP_DECLARE_REQUEST(name, type)                                                            \
 	int pbp_enc_##name(struct pbp_wbuf *w, uint32_t id, const struct pbp_##name *in);          \
@@ -387,11 +521,14 @@ struct pbp_segment_event {
 PBP_REQUESTS(PBP_DECLARE_REQUEST)
 PBP_REPLIES(PBP_DECLARE_REPLY)
 
-/* TOPIC_LIST, the one request without a payload. */
+/* TOPIC_LIST and GROUP_LIST, the requests without a payload. */
 int pbp_enc_topic_list(struct pbp_wbuf *w, uint32_t id);
 int pbp_parse_topic_list(struct pbp_rbuf *r);
+int pbp_enc_group_list(struct pbp_wbuf *w, uint32_t id);
+int pbp_parse_group_list(struct pbp_rbuf *r);
 
-/* A reply without fields: success (TOPIC_DELETE, CLOSE_*, COMMIT_OFFSET) or any error. */
+/* A reply without fields: success (TOPIC_DELETE, CLOSE_*, COMMIT_OFFSET, HEARTBEAT,
+ * LEAVE_GROUP, GROUP_COMMIT) or any error. */
 int pbp_enc_ok_reply(struct pbp_wbuf *w, uint16_t type, uint32_t id);
 int pbp_enc_error_reply(struct pbp_wbuf *w, uint16_t type, uint32_t id, int32_t status,
 			const char *message);

@@ -87,6 +87,9 @@ static void assert_config_equal(const struct broker_config *a, const struct brok
 	assert_int_equal(a->kafka_send_queue_bytes, b->kafka_send_queue_bytes);
 	assert_int_equal(a->kafka_fetch_copy, b->kafka_fetch_copy);
 	assert_string_equal(a->metrics_listen, b->metrics_listen);
+	assert_int_equal(a->group_initial_rebalance_delay_ms, b->group_initial_rebalance_delay_ms);
+	assert_int_equal(a->group_min_session_timeout_ms, b->group_min_session_timeout_ms);
+	assert_int_equal(a->group_max_session_timeout_ms, b->group_max_session_timeout_ms);
 }
 
 static void set_ok(struct fixture *f, const char *key, const char *value)
@@ -118,6 +121,9 @@ static void test_config_defaults_are_the_documented_ones(void **state)
 		.kafka_send_queue_bytes = 128 << 20,
 		.kafka_fetch_copy = false,
 		.metrics_listen = "127.0.0.1:9464",
+		.group_initial_rebalance_delay_ms = 3000,
+		.group_min_session_timeout_ms = 6000,
+		.group_max_session_timeout_ms = 1800000,
 	};
 	log_config_defaults(&want.log);
 	assert_null(f->c.dir);
@@ -128,7 +134,7 @@ static void test_config_defaults_are_the_documented_ones(void **state)
 static void test_config_table_defaults_parse_to_the_defaults(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(config_nkeys, 24);
+	assert_int_equal(config_nkeys, 27);
 	for (size_t i = 0; i < config_nkeys; i++) {
 		const struct config_key *k = &config_keys[i];
 		struct broker_config c;
@@ -176,6 +182,9 @@ static void test_config_sets_and_reads_back_every_key(void **state)
 		{ "kafka.send.queue.bytes", "4G" },
 		{ "kafka.fetch.copy", "true" },
 		{ "metrics.listen", "off" },
+		{ "group.initial.rebalance.delay.ms", "0" },
+		{ "group.min.session.timeout.ms", "1000" },
+		{ "group.max.session.timeout.ms", "60000" },
 	};
 	struct broker_config want = {
 		.log = { .segment_bytes = 1048576,
@@ -202,6 +211,9 @@ static void test_config_sets_and_reads_back_every_key(void **state)
 		.kafka_send_queue_bytes = 4ull << 30,
 		.kafka_fetch_copy = true,
 		.metrics_listen = "off",
+		.group_initial_rebalance_delay_ms = 0,
+		.group_min_session_timeout_ms = 1000,
+		.group_max_session_timeout_ms = 60000,
 	};
 	assert_int_equal(sizeof(kv) / sizeof(kv[0]), config_nkeys); /* every key */
 	for (size_t i = 0; i < config_nkeys; i++)
@@ -536,7 +548,7 @@ static void test_config_topic_override_accepts_only_topic_keys(void **state)
 		assert_memory_equal(&lc, &before, sizeof(lc));
 		refused++;
 	}
-	assert_int_equal(refused, 18);
+	assert_int_equal(refused, 21);
 	assert_int_equal(config_topic_override(&lc, "foo", "1", f->err, sizeof(f->err)), -EINVAL);
 	assert_non_null(strstr(f->err, "unknown config key 'foo'"));
 	assert_int_equal(config_topic_override(&lc, "retention.ms", "soon", f->err, sizeof(f->err)),

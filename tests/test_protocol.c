@@ -82,6 +82,37 @@ static const struct pbp_get_segments_reply s_get_segments_reply = { ARRAY_SIZE(s
 static const struct pbp_fetch_offset_reply s_fetch_offset_reply = { -1 };
 static const struct pbp_segment_event s_segment_event = { 9, 3, PBP_SEG_ROLLED, 123456789 };
 
+/* groups: nested byte arrays stay empty here (the round trip compares items shallowly);
+ * test_protocol_group_bytes_round_trip covers them */
+static struct pbp_group_protocol protocols[] = { { "range", 0, NULL }, { "roundrobin", 0, NULL } };
+static struct pbp_group_member members[] = { { "pagebus-1b9d6bcd-bbfd-4b2d-9b5d-ab8dfbbd4bed", 0, NULL },
+					     { "rdkafka-0", 0, NULL } };
+static uint8_t assignment_bytes[] = { 0, 0, 0, 0, 0, 1, 0, 1, 't', 0, 0, 0, 1, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff };
+static struct pbp_group_offset group_offsets[] = { { "orders", 0, 17 }, { "orders", 3, INT64_MAX } };
+static struct pbp_group_info group_infos[] = { { "billing", "Stable", "consumer", "range", 4, 2 },
+					       { "old", "Empty", "", "", 0, 0 } };
+static struct pbp_group_member_info member_infos[] = { { "pagebus-x", "pagebus", "pid 42", 0 },
+						       { "rdkafka-y", "rdkafka", "/127.0.0.1", 1 } };
+static struct pbp_group_partition group_parts[] = { { "orders", 0, 1, 17, 0, 20 },
+						    { "orders", 1, -1, -1, -1, -1 } };
+
+static const struct pbp_join_group s_join_group = { "billing", "", "pagebus", 10000, 60000, "consumer",
+						    ARRAY_SIZE(protocols), protocols };
+static const struct pbp_sync_group s_sync_group = { "billing", 4, "pagebus-x", ARRAY_SIZE(members), members };
+static const struct pbp_heartbeat s_heartbeat = { "billing", INT32_MAX, "pagebus-x" };
+static const struct pbp_leave_group s_leave_group = { "billing", "pagebus-x" };
+static const struct pbp_group_commit s_group_commit = { "billing", -1, "", ARRAY_SIZE(group_offsets),
+							 group_offsets };
+static const struct pbp_group_describe s_group_describe = { "billing" };
+static const struct pbp_join_group_reply s_join_group_reply = { 4, "range", "pagebus-x", "pagebus-x",
+								 ARRAY_SIZE(members), members };
+static const struct pbp_sync_group_reply s_sync_group_reply = { sizeof(assignment_bytes), assignment_bytes };
+static const struct pbp_group_list_reply s_group_list_reply = { ARRAY_SIZE(group_infos), group_infos };
+static const struct pbp_group_describe_reply s_group_describe_reply = {
+	"Stable", "consumer", "range", 4, "pagebus-x", ARRAY_SIZE(member_infos), member_infos,
+	ARRAY_SIZE(group_parts), group_parts
+};
+
 /* Type-erased access to every encoder/parser pair, generated from the header's lists. */
 struct sample {
 	const char *name;
@@ -170,6 +201,17 @@ static int parse_segment_event(struct pbp_rbuf *r, struct pbp_status *st, void *
 	st->status = 0;
 	return pbp_parse_segment_event(r, out);
 }
+static int enc_group_list(struct pbp_wbuf *w, uint32_t id, const void *in)
+{
+	(void)in;
+	return pbp_enc_group_list(w, id);
+}
+static int parse_group_list(struct pbp_rbuf *r, struct pbp_status *st, void *out)
+{
+	(void)out;
+	st->status = 0;
+	return pbp_parse_group_list(r);
+}
 static void free_nothing(void *m)
 {
 	(void)m;
@@ -202,6 +244,13 @@ static const struct sample samples[] = {
 	REQ(get_segments, PBP_GET_SEGMENTS),
 	REQ(commit_offset, PBP_COMMIT_OFFSET),
 	REQ(fetch_offset, PBP_FETCH_OFFSET),
+	REQ(join_group, PBP_JOIN_GROUP, ARR(struct pbp_join_group, protocols, protocols)),
+	REQ(sync_group, PBP_SYNC_GROUP, ARR(struct pbp_sync_group, assignments, members)),
+	REQ(heartbeat, PBP_HEARTBEAT),
+	REQ(leave_group, PBP_LEAVE_GROUP),
+	REQ(group_commit, PBP_GROUP_COMMIT, ARR(struct pbp_group_commit, offsets, group_offsets)),
+	BARE("group_list", PBP_GROUP_LIST, 0, enc_group_list, parse_group_list),
+	REQ(group_describe, PBP_GROUP_DESCRIBE),
 	REP(hello, PBP_HELLO),
 	REP(topic_create, PBP_TOPIC_CREATE),
 	REP(topic_list, PBP_TOPIC_LIST, ARR(struct pbp_topic_list_reply, topics, topics)),
@@ -212,6 +261,12 @@ static const struct sample samples[] = {
 	REP(open_consumer, PBP_OPEN_CONSUMER, ARR(struct pbp_open_consumer_reply, slots, slots)),
 	REP(get_segments, PBP_GET_SEGMENTS, ARR(struct pbp_get_segments_reply, segments, segments)),
 	REP(fetch_offset, PBP_FETCH_OFFSET),
+	REP(join_group, PBP_JOIN_GROUP, ARR(struct pbp_join_group_reply, members, members)),
+	REP(sync_group, PBP_SYNC_GROUP, ARR(struct pbp_sync_group_reply, assignment, assignment_bytes)),
+	REP(group_list, PBP_GROUP_LIST, ARR(struct pbp_group_list_reply, groups, group_infos)),
+	REP(group_describe, PBP_GROUP_DESCRIBE,
+	    ARR(struct pbp_group_describe_reply, members, member_infos),
+	    ARR(struct pbp_group_describe_reply, parts, group_parts)),
 	BARE("ok_reply", PBP_TOPIC_DELETE, PBP_F_REPLY, enc_ok_reply, parse_status_reply),
 	BARE("error_reply", PBP_TOPIC_CREATE, PBP_F_REPLY, enc_error_reply, parse_status_reply),
 	PUSH(segment_event, PBP_SEGMENT_EVENT),
@@ -470,6 +525,128 @@ static void spec_payload(struct pbp_wbuf *w, const struct sample *s)
 	case PBP_F_REPLY << 8 | PBP_FETCH_OFFSET:
 		pbp_w_i64(w, ((const struct pbp_fetch_offset_reply *)in)->next_offset);
 		break;
+	case PBP_JOIN_GROUP: {
+		const struct pbp_join_group *m = in;
+
+		pbp_w_str(w, m->group);
+		pbp_w_str(w, m->member_id);
+		pbp_w_str(w, m->client_id);
+		pbp_w_i32(w, m->session_timeout_ms);
+		pbp_w_i32(w, m->rebalance_timeout_ms);
+		pbp_w_str(w, m->protocol_type);
+		pbp_w_u32(w, m->nprotocols);
+		for (uint32_t i = 0; i < m->nprotocols; i++) {
+			pbp_w_str(w, m->protocols[i].name);
+			pbp_w_u32(w, m->protocols[i].len);
+			pbp_w_bytes(w, m->protocols[i].meta, m->protocols[i].len);
+		}
+		break;
+	}
+	case PBP_SYNC_GROUP: {
+		const struct pbp_sync_group *m = in;
+
+		pbp_w_str(w, m->group);
+		pbp_w_i32(w, m->generation);
+		pbp_w_str(w, m->member_id);
+		pbp_w_u32(w, m->nassignments);
+		for (uint32_t i = 0; i < m->nassignments; i++) {
+			pbp_w_str(w, m->assignments[i].member_id);
+			pbp_w_u32(w, m->assignments[i].len);
+			pbp_w_bytes(w, m->assignments[i].data, m->assignments[i].len);
+		}
+		break;
+	}
+	case PBP_HEARTBEAT: {
+		const struct pbp_heartbeat *m = in;
+
+		pbp_w_str(w, m->group);
+		pbp_w_i32(w, m->generation);
+		pbp_w_str(w, m->member_id);
+		break;
+	}
+	case PBP_LEAVE_GROUP:
+		pbp_w_str(w, ((const struct pbp_leave_group *)in)->group);
+		pbp_w_str(w, ((const struct pbp_leave_group *)in)->member_id);
+		break;
+	case PBP_GROUP_COMMIT: {
+		const struct pbp_group_commit *m = in;
+
+		pbp_w_str(w, m->group);
+		pbp_w_i32(w, m->generation);
+		pbp_w_str(w, m->member_id);
+		pbp_w_u32(w, m->n);
+		for (uint32_t i = 0; i < m->n; i++) {
+			pbp_w_str(w, m->offsets[i].topic);
+			pbp_w_i32(w, m->offsets[i].partition);
+			pbp_w_i64(w, m->offsets[i].next_offset);
+		}
+		break;
+	}
+	case PBP_GROUP_DESCRIBE:
+		pbp_w_str(w, ((const struct pbp_group_describe *)in)->group);
+		break;
+	case PBP_F_REPLY << 8 | PBP_JOIN_GROUP: {
+		const struct pbp_join_group_reply *m = in;
+
+		pbp_w_i32(w, m->generation);
+		pbp_w_str(w, m->protocol);
+		pbp_w_str(w, m->leader);
+		pbp_w_str(w, m->member_id);
+		pbp_w_u32(w, m->nmembers);
+		for (uint32_t i = 0; i < m->nmembers; i++) {
+			pbp_w_str(w, m->members[i].member_id);
+			pbp_w_u32(w, m->members[i].len);
+			pbp_w_bytes(w, m->members[i].data, m->members[i].len);
+		}
+		break;
+	}
+	case PBP_F_REPLY << 8 | PBP_SYNC_GROUP: {
+		const struct pbp_sync_group_reply *m = in;
+
+		pbp_w_u32(w, m->len);
+		pbp_w_bytes(w, m->assignment, m->len);
+		break;
+	}
+	case PBP_F_REPLY << 8 | PBP_GROUP_LIST: {
+		const struct pbp_group_list_reply *m = in;
+
+		pbp_w_u32(w, m->n);
+		for (uint32_t i = 0; i < m->n; i++) {
+			pbp_w_str(w, m->groups[i].name);
+			pbp_w_str(w, m->groups[i].state);
+			pbp_w_str(w, m->groups[i].protocol_type);
+			pbp_w_str(w, m->groups[i].protocol);
+			pbp_w_i32(w, m->groups[i].generation);
+			pbp_w_u32(w, m->groups[i].members);
+		}
+		break;
+	}
+	case PBP_F_REPLY << 8 | PBP_GROUP_DESCRIBE: {
+		const struct pbp_group_describe_reply *m = in;
+
+		pbp_w_str(w, m->state);
+		pbp_w_str(w, m->protocol_type);
+		pbp_w_str(w, m->protocol);
+		pbp_w_i32(w, m->generation);
+		pbp_w_str(w, m->leader);
+		pbp_w_u32(w, m->nmembers);
+		for (uint32_t i = 0; i < m->nmembers; i++) {
+			pbp_w_str(w, m->members[i].member_id);
+			pbp_w_str(w, m->members[i].client_id);
+			pbp_w_str(w, m->members[i].host);
+			pbp_w_u8(w, m->members[i].kafka);
+		}
+		pbp_w_u32(w, m->nparts);
+		for (uint32_t i = 0; i < m->nparts; i++) {
+			pbp_w_str(w, m->parts[i].topic);
+			pbp_w_i32(w, m->parts[i].partition);
+			pbp_w_i32(w, m->parts[i].member);
+			pbp_w_i64(w, m->parts[i].committed);
+			pbp_w_i64(w, m->parts[i].log_start);
+			pbp_w_i64(w, m->parts[i].hwm);
+		}
+		break;
+	}
 	case PBP_F_PUSH << 8 | PBP_SEGMENT_EVENT: {
 		const struct pbp_segment_event *m = in;
 
@@ -694,7 +871,7 @@ static void test_protocol_rejects_unknown_type_and_wrong_direction(void **state)
 
 	(void)state;
 	pbp_w_init(&w, buf1, sizeof(buf1));
-	pbp_msg_begin(&w, 13, 0, 1);
+	pbp_msg_begin(&w, PBP_REQUEST_LAST + 1, 0, 1);
 	n = pbp_msg_end(&w);
 	assert_int_equal(pbp_validate(buf1, (size_t)n), -EPROTO);
 	pbp_msg_begin(&w, 0, 0, 1);
@@ -710,8 +887,71 @@ static void test_protocol_rejects_unknown_type_and_wrong_direction(void **state)
 	assert_string_equal(pbp_type_name(PBP_GET_SEGMENTS), "GET_SEGMENTS");
 	assert_string_equal(pbp_type_name(PBP_SEGMENT_EVENT), "SEGMENT_EVENT");
 	assert_string_equal(pbp_type_name(0), "unknown");
-	assert_string_equal(pbp_type_name(13), "unknown");
+	assert_string_equal(pbp_type_name(PBP_JOIN_GROUP), "JOIN_GROUP");
+	assert_string_equal(pbp_type_name(PBP_REQUEST_LAST + 1), "unknown");
 	assert_string_equal(pbp_type_name(65535), "unknown");
+}
+
+/* Byte arrays inside array items (protocol metadata, assignments) round-trip; a byte
+ * count past its bound or past the payload is malformed. */
+static void test_protocol_group_bytes_round_trip(void **state)
+{
+	static uint8_t meta[PBP_MAX_GROUP_BYTES];
+	struct pbp_group_protocol p[2] = { { "range", 5, (uint8_t *)"\0\0\0\0\1" },
+					   { "roundrobin", sizeof(meta), meta } };
+	struct pbp_join_group in = { "g", "m", "c", 6000, 6000, "consumer", 2, p }, out;
+	struct pbp_wbuf w;
+	struct pbp_hdr h;
+	struct pbp_rbuf r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(meta); i++)
+		meta[i] = (uint8_t)(i * 7);
+	pbp_w_init(&w, buf1, sizeof(buf1));
+	int n = pbp_enc_join_group(&w, 3, &in);
+
+	assert_true(n > (int)sizeof(meta));
+	assert_int_equal(pbp_msg_parse(buf1, (size_t)n, &h, &r), 0);
+	assert_int_equal(pbp_parse_join_group(&r, &out), 0);
+	assert_int_equal(out.nprotocols, 2);
+	assert_string_equal(out.protocols[1].name, "roundrobin");
+	assert_int_equal(out.protocols[0].len, 5);
+	assert_memory_equal(out.protocols[0].meta, "\0\0\0\0\1", 5);
+	assert_int_equal(out.protocols[1].len, sizeof(meta));
+	assert_memory_equal(out.protocols[1].meta, meta, sizeof(meta));
+	pbp_free_join_group(&out);
+
+	/* one byte over the bound: the encoder refuses, a hand-built message is malformed */
+	struct pbp_sync_group_reply big = { PBP_MAX_GROUP_BYTES + 1, meta }, rep;
+	struct pbp_status st;
+
+	assert_int_equal(pbp_enc_sync_group_reply(&w, 1, &big), -EINVAL);
+	pbp_reply_begin(&w, PBP_SYNC_GROUP, 1, 0, "");
+	pbp_w_u32(&w, PBP_MAX_GROUP_BYTES + 1);
+	for (int i = 0; i <= PBP_MAX_GROUP_BYTES; i++)
+		pbp_w_u8(&w, 1);
+	n = pbp_msg_end(&w);
+	assert_true(n > 0);
+	assert_int_equal(pbp_msg_parse(buf1, (size_t)n, &h, &r), 0);
+	assert_int_equal(pbp_parse_sync_group_reply(&r, &st, &rep), -EPROTO);
+	assert_null(rep.assignment);
+
+	/* a count past the bytes present */
+	pbp_msg_begin(&w, PBP_JOIN_GROUP, 0, 1);
+	pbp_w_str(&w, "g");
+	pbp_w_str(&w, "");
+	pbp_w_str(&w, "");
+	pbp_w_i32(&w, 6000);
+	pbp_w_i32(&w, 6000);
+	pbp_w_str(&w, "consumer");
+	pbp_w_u32(&w, 1);
+	pbp_w_str(&w, "range");
+	pbp_w_u32(&w, 1000);
+	pbp_w_u8(&w, 0);
+	n = pbp_msg_end(&w);
+	assert_int_equal(pbp_msg_parse(buf1, (size_t)n, &h, &r), 0);
+	assert_int_equal(pbp_parse_join_group(&r, &out), -EPROTO);
+	assert_int_equal(out.nprotocols, 0);
 }
 
 /* Parses a hand-built TOPIC_CREATE payload. */
@@ -1275,6 +1515,7 @@ int main(void)
 		cmocka_unit_test(test_protocol_truncation_at_every_byte_is_eproto),
 		cmocka_unit_test(test_protocol_rejects_bad_header),
 		cmocka_unit_test(test_protocol_rejects_unknown_type_and_wrong_direction),
+		cmocka_unit_test(test_protocol_group_bytes_round_trip),
 		cmocka_unit_test(test_protocol_rejects_string_longer_than_its_buffer),
 		cmocka_unit_test(test_protocol_reader_rejects_string_over_max_even_with_room),
 		cmocka_unit_test(test_protocol_rejects_count_larger_than_payload),
