@@ -62,6 +62,13 @@ uint32_t pb_next_id(struct pagebus *pb);
 /* Records a reply's status message as pagebus_last_error() (pb->lock held). */
 void pb_set_error(struct pagebus *pb, const struct pbp_status *st);
 
+/*
+ * The futex word a caught-up consumer sleeps on (in the control region) and its value
+ * now, for waiting on several consumers at once (a group member); NULL when it has no
+ * slot. Sample before reading the consumer, so an append in between is not missed.
+ */
+const uint32_t *pb_consumer_futex(const struct pagebus_consumer *c, uint32_t *val);
+
 /* futex on a shared (not private) word: other processes map it too. */
 int pb_futex_wait(const uint32_t *word, uint32_t val, int timeout_ms);
 void pb_futex_wake(uint32_t *word);

@@ -293,6 +293,7 @@ static int read_records(struct pagebus_consumer *c, struct pagebus_msg *msgs, in
 			continue;
 		struct pagebus_msg *m = &msgs[n++];
 		m->partition = c->partition;
+		m->topic_index = 0;
 		m->offset = rec.offset;
 		m->timestamp = rec.timestamp;
 		m->key = rec.key_len >= 0 ? rec.key : NULL;
@@ -305,6 +306,17 @@ static int read_records(struct pagebus_consumer *c, struct pagebus_msg *msgs, in
 		c->next = rec.offset + 1;
 	}
 	return n;
+}
+
+_Static_assert(offsetof(struct pagebus_msg, offset) == 8 && sizeof(struct pagebus_msg) == 80,
+	       "topic_index fills padding: the layout of pagebus_msg stays what it was");
+
+const uint32_t *pb_consumer_futex(const struct pagebus_consumer *c, uint32_t *val)
+{
+	if (!c->slot)
+		return NULL;
+	*val = load_acquire(&c->slot->futex);
+	return &c->slot->futex;
 }
 
 static int broker_gone(struct pagebus_consumer *c)

@@ -100,6 +100,8 @@ struct pagebus_header {
  */
 struct pagebus_msg {
 	int32_t partition;
+	int32_t topic_index;   /* pagebus_group_poll: index into the topics[] given to
+				* pagebus_consumer_subscribe; 0 from pagebus_poll */
 	int64_t offset;
 	int64_t timestamp;     /* ms since the epoch */
 	const void *key;       /* NULL when the key is null */
@@ -190,6 +192,100 @@ PAGEBUS_API int pagebus_seek_time(struct pagebus_consumer *c, int64_t timestamp_
 PAGEBUS_API int pagebus_commit(struct pagebus_consumer *c, const char *name, int64_t next_offset);
 PAGEBUS_API int pagebus_committed(struct pagebus_consumer *c, const char *name, int64_t *next_offset);
 PAGEBUS_API void pagebus_consumer_close(struct pagebus_consumer *c);
+
+/* ---- consumer groups (client/group.c) ------------------------------------------------ */
+
+/*
+ * A member of a consumer group: the broker's coordinator (Kafka's classic rebalance
+ * protocol) shares the partitions of the subscribed topics among the group's members,
+ * local and Kafka clients alike (docs/groups.md). Each assigned partition is read zero
+ * copy by its own pagebus_consumer, opened at the group's committed offset.
+ */
+struct pagebus_group_consumer;
+
+enum pagebus_assignor {
+	PAGEBUS_ASSIGN_RANGE = 0,      /* "range": per topic, contiguous ranges (default) */
+	PAGEBUS_ASSIGN_ROUNDROBIN = 1, /* "roundrobin": every partition dealt out in turn */
+};
+
+enum pagebus_rebalance_event {
+	PAGEBUS_REBALANCE_REVOKED = 0,  /* these partitions are about to be taken away */
+	PAGEBUS_REBALANCE_ASSIGNED = 1, /* these partitions are now the member's */
+};
+
+struct pagebus_topic_partition {
+	const char *topic;
+	int32_t partition;
+};
+
+/*
+ * Rebalance callback: called on the thread inside pagebus_group_poll() (or
+ * pagebus_group_close()). REVOKED comes before the partitions go — after their positions
+ * were committed when auto commit is on; the callback may call pagebus_group_commit()
+ * itself — and ASSIGNED after new ones are assigned, before any of their messages. parts
+ * is valid during the call only.
+ */
+typedef void pagebus_rebalance_cb(void *ctx, int event, const struct pagebus_topic_partition *parts,
+				  int n);
+
+#define PAGEBUS_AUTO_COMMIT_DEFAULT_MS 5000
+
+struct pagebus_subscribe_opts {
+	size_t sz;
+	int assignor;             /* enum pagebus_assignor, used when this member leads */
+	int auto_commit_ms;       /* commit positions this often from the poll path; 0: off
+				   * (commit with pagebus_group_commit). NULL opts: 5000 */
+	int session_timeout_ms;   /* 0: 10000; poll at least this often or be removed */
+	int rebalance_timeout_ms; /* how long a rebalance waits for members (0: 60000) */
+	int reset;                /* enum pagebus_reset: a partition without a committed
+				   * offset starts at its beginning (default) or its end */
+	const char *client_id;    /* in the member id and `pagebus groups describe`; NULL:
+				   * "pagebus" */
+	pagebus_rebalance_cb *rebalance_cb;
+	void *rebalance_ctx;
+};
+
+/*
+ * Joins group (1..249 bytes, no control characters) subscribed to ntopics topics. The
+ * group's traffic goes over a second connection of the member's own, opened here on pb's
+ * data dir: the member lives as long as that connection, so a process that dies leaves
+ * its group at once. Assigned partitions are read through pb. Returns at once; the join
+ * completes inside pagebus_group_poll(). Not thread-safe: one thread polls, commits and
+ * closes a member (pb itself may be shared). topics are copied.
+ */
+PAGEBUS_API int pagebus_consumer_subscribe(struct pagebus *pb, const char *group,
+					   const char *const *topics, int ntopics,
+					   const struct pagebus_subscribe_opts *opts,
+					   struct pagebus_group_consumer **out);
+/*
+ * Runs the membership (join, sync, heartbeats, auto commit, rebalance callbacks) and
+ * fills up to max messages of the assigned partitions, waiting up to timeout_ms (0: no
+ * wait, < 0: forever) when there are none. Messages point into the segment mappings and
+ * stay valid until the next pagebus_group_poll(), pagebus_group_close() or a rebalance
+ * callback's REVOKED of their partition. Call it at least every session timeout / 3:
+ * heartbeats are sent from here. Returns the count (0: nothing yet, also while the
+ * group rebalances or the broker is away) or an error: -PAGEBUS_EGROUP_PROTOCOL (the
+ * group's members share no assignor), -EINVAL (the broker refused the session timeout),
+ * or a consumer error of pagebus_poll().
+ */
+PAGEBUS_API int pagebus_group_poll(struct pagebus_group_consumer *g, struct pagebus_msg *msgs, int max,
+				   int timeout_ms);
+/*
+ * Commits, durably, the position of every assigned partition (the offset after the last
+ * message returned) under the group's name, checked against the member's generation.
+ * 0, or -PAGEBUS_EREBALANCE / -PAGEBUS_EUNKNOWN_MEMBER / -PAGEBUS_EGENERATION (the member
+ * lost the partitions; the next poll rejoins), -EPIPE.
+ */
+PAGEBUS_API int pagebus_group_commit(struct pagebus_group_consumer *g);
+/* The partitions assigned now: fills up to max entries (topic strings owned by g, valid
+ * until the next poll) and returns how many there are. */
+PAGEBUS_API int pagebus_group_assignment(struct pagebus_group_consumer *g,
+					 struct pagebus_topic_partition *out, int max);
+/* The member id the coordinator gave ("" before the first join); owned by g. */
+PAGEBUS_API const char *pagebus_group_member_id(struct pagebus_group_consumer *g);
+/* Commits (when auto commit is on), revokes (callback), leaves the group and frees.
+ * Accepts NULL. */
+PAGEBUS_API void pagebus_group_close(struct pagebus_group_consumer *g);
 
 /* Walks a message's headers: *pos starts at 0. 1 = *h filled, 0 = end, < 0 malformed. */
 PAGEBUS_API int pagebus_msg_header(const struct pagebus_msg *m, size_t *pos, struct pagebus_header *h);

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_groups.c — consumer groups end to end: the group requests of a raw local session,
- * with the coordinator's errors and malformed messages.
+ * test_groups.c — consumer groups end to end: local members split a 4-partition topic and
+ * the survivor takes all of it, with every message consumed; a member that dies leaves at
+ * once; committed offsets across a broker restart (old offset files too); the group
+ * requests of a raw local session, with their errors and malformed messages.
  * Waits are bounded ("eventually, within a generous bound"); nothing asserts on time.
  */
 #include <errno.h>
@@ -15,11 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,6 +83,64 @@ static void gb_stop(struct gb *g)
 	free(g);
 }
 
+/* Restarts the broker on the same data dir (a clean stop first). */
+static void gb_restart(struct gb *g, const char *delay_ms)
+{
+	pagebus_close(g->pb);
+	assert_int_equal(tu_broker_stop_clean(g->f->broker, g->f->log), 0);
+	g->f->broker = tu_broker_start(g->f->dir, g->f->log, broker_args(delay_ms), NULL);
+	assert_true(g->f->broker > 0);
+	g->port = kx_log_port(g->f->log);
+	assert_true(g->port > 0);
+	assert_int_equal(pagebus_connect(g->f->dir, &g->pb), 0);
+}
+
+/* n messages "<tag>-<i>", message i to partition i % nparts. */
+static void produce(struct gb *g, const char *topic, const char *tag, int n, int nparts)
+{
+	struct pagebus_producer *p;
+	assert_int_equal(pagebus_producer_open(g->pb, topic, NULL, &p), 0);
+	for (int i = 0; i < n; i++) {
+		char v[64];
+		int len = snprintf(v, sizeof(v), "%s-%d", tag, i);
+		assert_int_equal(pagebus_send(p, i % nparts, NULL, 0, v, (size_t)len), 0);
+	}
+	assert_int_equal(pagebus_flush(p, 30000), 0);
+	pagebus_producer_close(p);
+}
+
+/* ---- what was consumed: a bitmap of (partition, offset) ----------------------------------- */
+
+struct seen {
+	uint8_t bits[NPARTS][MAX_OFFSETS / 8];
+};
+
+static void seen_add(struct seen *s, int32_t p, int64_t o)
+{
+	assert_true(p >= 0 && p < NPARTS && o >= 0 && o < MAX_OFFSETS);
+	s->bits[p][o / 8] |= (uint8_t)(1u << (o % 8));
+}
+
+/* Every offset below hwm[p] of every partition was seen. */
+static bool seen_all(const struct seen *s, const int64_t *hwm, int nparts)
+{
+	for (int p = 0; p < nparts; p++)
+		for (int64_t o = 0; o < hwm[p]; o++)
+			if (!(s->bits[p][o / 8] & (1u << (o % 8))))
+				return false;
+	return true;
+}
+
+static void hwms(struct gb *g, const char *topic, int64_t *hwm, int nparts)
+{
+	struct pagebus_topic_desc *d;
+	assert_int_equal(pagebus_topic_describe(g->pb, topic, &d), 0);
+	assert_int_equal(d->partitions, nparts);
+	for (int p = 0; p < nparts; p++)
+		hwm[p] = d->parts[p].hwm;
+	pagebus_topic_desc_free(d);
+}
+
 /* ---- the group as the broker describes it ------------------------------------------------- */
 
 /* Members, and per partition of topic a mask of owned partitions by member index; state. */
@@ -116,7 +176,156 @@ static bool describe(struct gb *g, const char *group, struct view *v)
 	return true;
 }
 
+/* Stable with n members whose assignments are disjoint and cover all NPARTS partitions. */
+static bool split_among(const struct view *v, int n)
+{
+	unsigned all = 0;
+	if (v->members != n || strcmp(v->state, "Stable"))
+		return false;
+	for (int i = 0; i < n; i++) {
+		if (all & v->owned[i])
+			return false;
+		all |= v->owned[i];
+	}
+	return all == (1u << NPARTS) - 1;
+}
+
 /* ---- cases --------------------------------------------------------------------------------- */
+
+struct cb_log {
+	int assigned, revoked;
+	unsigned mask; /* partitions held after the last callback */
+};
+
+static void on_rebalance(void *ctx, int event, const struct pagebus_topic_partition *parts, int n)
+{
+	struct cb_log *l = ctx;
+	unsigned m = 0;
+	for (int i = 0; i < n; i++)
+		m |= 1u << parts[i].partition;
+	if (event == PAGEBUS_REBALANCE_ASSIGNED) {
+		l->assigned++;
+		l->mask = m;
+	} else {
+		l->revoked++;
+		l->mask = 0;
+	}
+}
+
+static struct pagebus_group_consumer *subscribe(struct gb *g, const char *group, const char *topic,
+						struct cb_log *log, int assignor)
+{
+	const char *topics[] = { topic };
+	struct pagebus_subscribe_opts o =
+		PAGEBUS_OPTS(pagebus_subscribe_opts, .assignor = assignor, .auto_commit_ms = 200,
+			     .client_id = "test-groups", .rebalance_cb = on_rebalance, .rebalance_ctx = log);
+	struct pagebus_group_consumer *m;
+	assert_int_equal(pagebus_consumer_subscribe(g->pb, group, topics, 1, &o, &m), 0);
+	return m;
+}
+
+/* Polls m once (up to ms) into seen; the count. */
+static int poll_into(struct pagebus_group_consumer *m, struct seen *s, int ms)
+{
+	struct pagebus_msg msgs[64];
+	int n = pagebus_group_poll(m, msgs, 64, ms);
+	assert_true(n >= 0);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(msgs[i].topic_index, 0);
+		seen_add(s, msgs[i].partition, msgs[i].offset);
+	}
+	return n;
+}
+
+/* Two local members (round-robin) split the topic and read all of it; when one closes the
+ * other takes everything and reads what comes next from where the group committed. */
+static void test_groups_two_local_members_share_and_take_over(void **state)
+{
+	(void)state;
+	struct gb *g = gb_start("grp-local", "500");
+	assert_int_equal(pagebus_topic_create(g->pb, "local", NPARTS), 0);
+	produce(g, "local", "x", 100, NPARTS);
+	struct cb_log la = { 0 }, lb = { 0 };
+	struct pagebus_group_consumer *a = subscribe(g, "g3", "local", &la, PAGEBUS_ASSIGN_ROUNDROBIN);
+	struct pagebus_group_consumer *b = subscribe(g, "g3", "local", &lb, PAGEBUS_ASSIGN_ROUNDROBIN);
+	struct seen *seen = calloc(1, sizeof(*seen));
+	assert_non_null(seen);
+	int64_t hwm[NPARTS];
+	hwms(g, "local", hwm, NPARTS);
+	struct view v;
+	bool split = false;
+	int64_t end = mono_ms() + EVENTUALLY_S * 1000;
+	while (mono_ms() < end) {
+		poll_into(a, seen, 20);
+		poll_into(b, seen, 20);
+		split = describe(g, "g3", &v) && split_among(&v, 2) && la.mask && lb.mask && !(la.mask & lb.mask) &&
+			(la.mask | lb.mask) == 0xf;
+		if (split && seen_all(seen, hwm, NPARTS))
+			break;
+	}
+	assert_true(split);
+	assert_true(seen_all(seen, hwm, NPARTS));
+	/* round-robin over 4 partitions and 2 members: two each */
+	assert_int_equal(__builtin_popcount(la.mask), 2);
+	assert_true(!strncmp(pagebus_group_member_id(a), "test-groups-", 12));
+	assert_int_equal(pagebus_group_commit(a), 0);
+	pagebus_group_close(b);
+	produce(g, "local", "y", 100, NPARTS);
+	hwms(g, "local", hwm, NPARTS);
+	end = mono_ms() + EVENTUALLY_S * 1000;
+	while (mono_ms() < end) {
+		poll_into(a, seen, 50);
+		if (la.mask == 0xf && seen_all(seen, hwm, NPARTS) && describe(g, "g3", &v) && split_among(&v, 1))
+			break;
+	}
+	assert_int_equal(la.mask, 0xf);
+	assert_true(seen_all(seen, hwm, NPARTS));
+	assert_int_equal(pagebus_group_commit(a), 0);
+	assert_true(describe(g, "g3", &v));
+	for (int p = 0; p < NPARTS; p++)
+		assert_int_equal(v.committed[p], hwm[p]);
+	pagebus_group_close(a);
+	assert_true(describe(g, "g3", &v));
+	assert_string_equal(v.state, "Empty");
+	free(seen);
+	gb_stop(g);
+}
+
+/* A local member leaves its group the moment its process dies, long before its session
+ * timeout (30 s here). */
+static void test_groups_local_member_that_dies_leaves_at_once(void **state)
+{
+	(void)state;
+	struct gb *g = gb_start("grp-death", "0");
+	assert_int_equal(pagebus_topic_create(g->pb, "d", 2), 0);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct pagebus *pb;
+		struct pagebus_group_consumer *m;
+		const char *topics[] = { "d" };
+		struct pagebus_subscribe_opts o =
+			PAGEBUS_OPTS(pagebus_subscribe_opts, .session_timeout_ms = 30000, .auto_commit_ms = 0);
+		if (pagebus_connect(g->f->dir, &pb) || pagebus_consumer_subscribe(pb, "g4", topics, 1, &o, &m))
+			_exit(1);
+		struct pagebus_msg msgs[8];
+		for (;;)
+			pagebus_group_poll(m, msgs, 8, 1000);
+	}
+	struct view v;
+	int64_t end = mono_ms() + EVENTUALLY_S * 1000;
+	while (mono_ms() < end && !(describe(g, "g4", &v) && v.members == 1 && !strcmp(v.state, "Stable")))
+		usleep(50000);
+	assert_string_equal(v.state, "Stable");
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	int64_t killed = mono_ms();
+	while (mono_ms() < end && describe(g, "g4", &v))
+		usleep(20000);
+	assert_false(describe(g, "g4", &v)); /* no member, no offsets: the group is gone */
+	assert_true(mono_ms() - killed < 30000);
+	gb_stop(g);
+}
 
 
 /* ---- raw local requests ------------------------------------------------------------------------ */
@@ -350,11 +559,78 @@ static void test_groups_local_requests_get_their_errors(void **state)
 }
 
 
+/* Committed offsets (a member's commits, and an offset file of the format before
+ * metadata) come back exactly after a broker restart. */
+static void test_groups_committed_offsets_survive_restart(void **state)
+{
+	(void)state;
+	char *root = tu_tmpdir("grp-restart-old");
+	char dir[700], path[800], log_path[800];
+	snprintf(dir, sizeof(dir), "%s/data", root);
+	snprintf(log_path, sizeof(log_path), "%s/pagebusd.log", root);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/consumer-offsets", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "legacy r 0 3\nlegacy r 1 4\n"); /* written before metadata existed */
+	fclose(f);
+	pid_t broker = tu_broker_start(dir, log_path, broker_args("0"), NULL);
+	assert_true(broker > 0);
+	struct pagebus *pb;
+	assert_int_equal(pagebus_connect(dir, &pb), 0);
+	struct pagebus_group_desc *d;
+	assert_int_equal(pagebus_group_describe(pb, "legacy", &d), 0);
+	assert_int_equal(d->npartitions, 2);
+	assert_int_equal(d->partitions[0].committed, 3);
+	assert_int_equal(d->partitions[1].committed, 4);
+	pagebus_group_desc_free(d);
+	pagebus_close(pb);
+	assert_int_equal(tu_broker_stop_clean(broker, log_path), 0);
+	tu_rmrf(root);
+	free(root);
+
+	struct gb *g = gb_start("grp-restart", "0");
+	assert_int_equal(pagebus_topic_create(g->pb, "r", 2), 0);
+	produce(g, "r", "r", 10, 2);
+	/* a local member reads some and commits its positions */
+	struct cb_log log = { 0 };
+	struct pagebus_group_consumer *m = subscribe(g, "g5", "r", &log, PAGEBUS_ASSIGN_RANGE);
+	struct seen *seen = calloc(1, sizeof(*seen));
+	assert_non_null(seen);
+	int64_t end = mono_ms() + EVENTUALLY_S * 1000;
+	int got = 0;
+	while (mono_ms() < end && got < 10)
+		got += poll_into(m, seen, 50);
+	assert_int_equal(got, 10);
+	assert_int_equal(pagebus_group_commit(m), 0);
+	pagebus_group_close(m);
+	gb_restart(g, "0");
+	struct view v;
+	assert_true(describe(g, "g5", &v));
+	assert_int_equal(v.committed[0], 5);
+	assert_int_equal(v.committed[1], 5);
+	/* a member of g5 after the restart resumes there: nothing left to read */
+	m = subscribe(g, "g5", "r", &log, PAGEBUS_ASSIGN_RANGE);
+	memset(seen, 0, sizeof(*seen));
+	end = mono_ms() + 3000;
+	got = 0;
+	while (mono_ms() < end)
+		got += poll_into(m, seen, 50);
+	assert_int_equal(log.mask, 0x3);
+	assert_int_equal(got, 0);
+	pagebus_group_close(m);
+	free(seen);
+	gb_stop(g);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_groups_local_requests_get_their_errors),
+		cmocka_unit_test(test_groups_committed_offsets_survive_restart),
+		cmocka_unit_test(test_groups_two_local_members_share_and_take_over),
+		cmocka_unit_test(test_groups_local_member_that_dies_leaves_at_once),
 	};
 	return cmocka_run_group_tests_name("groups", tests, NULL, NULL);
 }
