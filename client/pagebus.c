@@ -45,8 +45,7 @@ static const char *data_dir(void)
 }
 
 /* "pagebus: <what>: <error> (<broker's message>)"; returns EXIT_RUNTIME. */
-__attribute__((format(printf, 3, 4))) static int fail(struct pagebus *pb, int err, const char *fmt,
-						      ...)
+int fail(struct pagebus *pb, int err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -715,15 +714,21 @@ static int flush_stdout(bool *closed)
 	return fail(NULL, -errno, "writing to stdout");
 }
 
+/* consume -G prints through format_msg with the compiled FORMAT as ctx. */
+static void print_msg(void *ctx, const char *topic, const struct pagebus_msg *m)
+{
+	format_msg(ctx, topic, m, stdout);
+}
+
 static int cmd_consume(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = { COMMON_OPTS, { 0 } };
 	int64_t part = -1, count = 0;
 	struct start st = { START_BEGINNING, 0 };
-	const char *fmt_arg = "%s\\n", *name = NULL;
+	const char *fmt_arg = "%s\\n", *name = NULL, *group = NULL;
 	bool exit_at_end = false;
 	int c;
-	while ((c = next_opt(cmd, argc, argv, ":hp:o:c:ef:g:", opts)) != -1) {
+	while ((c = next_opt(cmd, argc, argv, ":hp:o:c:ef:g:G:", opts)) != -1) {
 		if (c == 'h')
 			return help(cmd);
 		if (c == '?')
@@ -739,8 +744,12 @@ static int cmd_consume(const struct command *cmd, int argc, char **argv)
 		exit_at_end |= c == 'e';
 		fmt_arg = c == 'f' ? optarg : fmt_arg;
 		name = c == 'g' ? optarg : name;
+		group = c == 'G' ? optarg : group;
 	}
-	if (!positional(cmd, argc, argv, 1, "TOPIC"))
+	if (group && (part >= 0 || name || (st.kind != START_BEGINNING && st.kind != START_END)))
+		return usage_error(cmd, "-G: the group assigns partitions and keeps offsets (no -p or -g; "
+				   "-o only beginning or end)");
+	if (!(group && argc > optind) && !positional(cmd, argc, argv, 1, "TOPIC"))
 		return EXIT_USAGE;
 	const char *topic = argv[optind], *bad;
 	char *fmt;
@@ -758,6 +767,14 @@ static int cmd_consume(const struct command *cmd, int argc, char **argv)
 	if (rc) {
 		free(fmt);
 		return rc;
+	}
+	if (group) { /* a group member: cli/groups.c */
+		struct group_consume_opts go = { group, (const char *const *)argv + optind, argc - optind,
+						 st.kind == START_END, (uint64_t)count, exit_at_end, print_msg,
+						 fmt, &g_stop };
+		catch_signals();
+		rc = group_consume(pb, &go);
+		goto out;
 	}
 	int nparts = pagebus_topic_partitions(pb, topic);
 	/* following a topic nobody created yet: wait for it, as Kafka consumers do */
@@ -911,51 +928,6 @@ out:
 
 /* ---- stat --------------------------------------------------------------------------------- */
 
-static const struct pagebus_topic_desc *find_desc(struct pagebus_topic_desc **v, int n,
-						  const char *topic)
-{
-	for (int i = 0; i < n; i++)
-		if (v[i] && !strcmp(v[i]->name, topic))
-			return v[i];
-	return NULL;
-}
-
-/* DIR/consumer-offsets: "<name> <topic> <partition> <next offset>" per line. */
-static void consumer_rows(struct pagebus_topic_desc **descs, int n)
-{
-	char path[4096], line[1024], name[256], topic[256];
-	snprintf(path, sizeof(path), "%s/consumer-offsets", data_dir());
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		if (errno == ENOENT)
-			printf("no named consumers\n");
-		else
-			printf("named consumers: n/a (%s: %s)\n", path, strerror(errno));
-		return;
-	}
-	struct table t;
-	table_start(&t, "consumer topic partition next_offset lag");
-	int32_t part;
-	int64_t next;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%255s %255s %" SCNd32 " %" SCNd64, name, topic, &part, &next) !=
-		    4)
-			continue;
-		const struct pagebus_topic_desc *d = find_desc(descs, n, topic);
-		cell(&t, "%s", name);
-		cell(&t, "%s", topic);
-		cell(&t, "%d", part);
-		cell(&t, "%" PRId64, next);
-		if (d && part >= 0 && part < d->partitions)
-			cell(&t, "%" PRId64,
-			     d->parts[part].hwm > next ? d->parts[part].hwm - next : 0);
-		else
-			cell(&t, "n/a");
-	}
-	fclose(f);
-	table_print(&t, stdout);
-}
-
 static int cmd_stat(const struct command *cmd, int argc, char **argv)
 {
 	int rc = only_positional(cmd, argc, argv, 0, "");
@@ -992,12 +964,36 @@ static int cmd_stat(const struct command *cmd, int argc, char **argv)
 	}
 	table_print(&t, stdout);
 	printf("\n");
-	consumer_rows(descs, n);
+	rc = group_lag_rows(pb);
 out:
 	for (int i = 0; descs && i < n; i++)
 		pagebus_topic_desc_free(descs[i]);
 	free(descs);
 	pagebus_topic_list_free(v);
+	pagebus_close(pb);
+	return rc;
+}
+
+/* ---- groups ------------------------------------------------------------------------------- */
+
+static int cmd_groups_list(const struct command *cmd, int argc, char **argv)
+{
+	struct pagebus *pb;
+	int rc = only_positional(cmd, argc, argv, 0, "");
+	if (rc >= 0 || (rc = open_bus(&pb)))
+		return rc;
+	rc = groups_list_run(pb);
+	pagebus_close(pb);
+	return rc;
+}
+
+static int cmd_groups_describe(const struct command *cmd, int argc, char **argv)
+{
+	struct pagebus *pb;
+	int rc = only_positional(cmd, argc, argv, 1, "GROUP");
+	if (rc >= 0 || (rc = open_bus(&pb)))
+		return rc;
+	rc = groups_describe_run(pb, argv[optind]);
 	pagebus_close(pb);
 	return rc;
 }
@@ -1090,7 +1086,7 @@ static const struct command commands[] = {
 	  "(fdatasynced)\n" },
 	{ "consume", cmd_consume,
 	  "TOPIC [-p PART] [-o beginning|end|N|-N|@TIMESTAMP_MS] [-c COUNT] [-e] [-f FORMAT] [-g "
-	  "NAME]",
+	  "NAME] | -G GROUP TOPIC...",
 	  "Prints messages of TOPIC. Without -p every partition is read (round-robin).\n\n"
 	  "  -p PART        partition\n"
 	  "  -o OFFSET      start: beginning (default), end, offset N, -N (N before the end),\n"
@@ -1102,7 +1098,12 @@ static const struct command commands[] = {
 	  "                 %K key length, %S value length (-1: null), %% a %;\n"
 	  "                 escapes \\n \\t \\r \\0 \\\\\n"
 	  "  -g NAME        resume from the named offset NAME (else from -o) and commit it\n"
-	  "                 after each batch written to stdout and at exit\n" },
+	  "                 after each batch written to stdout and at exit\n"
+	  "  -G GROUP       join consumer group GROUP (with Kafka clients too) subscribed to\n"
+	  "                 the TOPICs: read the partitions it assigns from their committed\n"
+	  "                 offsets (else from -o beginning or end), commit what reached stdout\n"
+	  "                 every 5 s and at exit; -e: exit once the partitions it owns are\n"
+	  "                 read to their end. Assignments are reported on stderr.\n" },
 	{ "offsets", cmd_offsets, "TOPIC [-p PART] [--time MS]",
 	  "Prints each partition's log start and high watermark.\n\n"
 	  "  -p PART        only this partition\n"
@@ -1111,7 +1112,13 @@ static const struct command commands[] = {
 	{ "stat", cmd_stat, "",
 	  "Per topic and partition: log start, high watermark, segments, bytes on disk and bytes\n"
 	  "in the page cache (\"n/a\" when the segment files cannot be read); then every named\n"
-	  "consumer with its next offset and lag.\n" },
+	  "consumer and consumer group partition with its next offset, lag and owner.\n" },
+	{ "groups list", cmd_groups_list, "",
+	  "Lists consumer groups (local and Kafka members alike, and names with committed\n"
+	  "offsets): state, members, assignment protocol and generation.\n" },
+	{ "groups describe", cmd_groups_describe, "GROUP",
+	  "Shows consumer group GROUP: its members, and per partition the member that owns it,\n"
+	  "the committed offset, the high watermark and the lag.\n" },
 	{ "top", cmd_top, "[--once] [--metrics HOST:PORT]",
 	  "A live view of the broker, refreshed every second (q quits): per partition the\n"
 	  "append rate (messages and bytes per second), high watermark, log start, bytes on\n"
@@ -1178,15 +1185,16 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	char name[64];
-	bool group = !strcmp(argv[i], "topics");
+	bool topics = !strcmp(argv[i], "topics"), group = topics || !strcmp(argv[i], "groups");
 	if (group && i + 1 == argc) {
-		fprintf(stderr, "pagebus: topics: missing create, list, describe or delete "
-				"(see 'pagebus topics --help')\n");
+		fprintf(stderr, "pagebus: %s: missing %s (see 'pagebus %s --help')\n", argv[i],
+			topics ? "create, list, describe or delete" : "list or describe", argv[i]);
 		return EXIT_USAGE;
 	}
 	if (group && is_help(argv[i + 1])) {
 		for (size_t j = 0; j < sizeof(commands) / sizeof(commands[0]); j++)
-			if (!strncmp(commands[j].name, "topics ", 7))
+			if (!strncmp(commands[j].name, argv[i], strlen(argv[i])) &&
+			    commands[j].name[strlen(argv[i])] == ' ')
 				printf("usage: pagebus [--dir DIR] %s%s%s\n", commands[j].name,
 				       *commands[j].synopsis ? " " : "", commands[j].synopsis);
 		return 0;

@@ -3,7 +3,7 @@
  * test_groups.c — consumer groups end to end: local members split a 4-partition topic and
  * the survivor takes all of it, with every message consumed; a member that dies leaves at
  * once; committed offsets across a broker restart (old offset files too); the group
- * requests of a raw local session, with their errors and malformed messages.
+ * requests of a raw local session, with their errors and malformed messages; the CLI.
  * Waits are bounded ("eventually, within a generous bound"); nothing asserts on time.
  */
 #include <errno.h>
@@ -623,6 +623,64 @@ static void test_groups_committed_offsets_survive_restart(void **state)
 	gb_stop(g);
 }
 
+/* ---- the CLI ------------------------------------------------------------------------------------ */
+
+static char *cli(struct gb *g, const char *args)
+{
+	char cmd[2048], out[800];
+	snprintf(out, sizeof(out), "%s/cli.out", g->f->root);
+	const char *build = getenv("BUILD");
+	snprintf(cmd, sizeof(cmd), "timeout 60 %s/pagebus --dir %s %s > %s 2>&1", build && *build ? build : "build",
+		 g->f->dir, args, out);
+	int rc = tu_sh("%s", cmd);
+	size_t len;
+	char *s = (char *)tu_read_file(out, &len);
+	assert_non_null(s);
+	s[len] = '\0';
+	if (rc != 0)
+		fail_msg("pagebus %s: exit %d: %s", args, rc, s);
+	return s;
+}
+
+static int count_lines(const char *s, const char *prefix)
+{
+	int n = 0;
+	for (const char *l = s; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		n += !strncmp(l, prefix, strlen(prefix));
+	return n;
+}
+
+/* `consume -G ... -e` reads everything once and commits it; a second run reads nothing;
+ * `groups list`, `groups describe` and `stat` show the group with lag 0. */
+static void test_groups_cli_consume_list_describe_stat(void **state)
+{
+	(void)state;
+	struct gb *g = gb_start("grp-cli", "0");
+	assert_int_equal(pagebus_topic_create(g->pb, "c", NPARTS), 0);
+	produce(g, "c", "c", 40, NPARTS);
+	char *out = cli(g, "consume -G cg c -e -f 'msg %t %p %o %s\\n'");
+	assert_int_equal(count_lines(out, "msg c "), 40);
+	assert_non_null(strstr(out, "pagebus: assigned: c[0] c[1] c[2] c[3]"));
+	free(out);
+	out = cli(g, "consume -G cg c -e -f 'msg %t %p %o %s\\n'");
+	assert_int_equal(count_lines(out, "msg "), 0);
+	free(out);
+	out = cli(g, "groups list");
+	assert_non_null(strstr(out, "\ncg "));
+	assert_non_null(strstr(out, "Empty"));
+	free(out);
+	out = cli(g, "groups describe cg");
+	assert_non_null(strstr(out, "state       Empty"));
+	assert_int_equal(count_lines(out, "c "), NPARTS);
+	free(out);
+	out = cli(g, "stat");
+	char *rows = strstr(out, "\nconsumer ");
+	assert_non_null(rows);
+	assert_int_equal(count_lines(rows + 1, "cg "), NPARTS);
+	free(out);
+	gb_stop(g);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -631,6 +689,7 @@ int main(void)
 		cmocka_unit_test(test_groups_committed_offsets_survive_restart),
 		cmocka_unit_test(test_groups_two_local_members_share_and_take_over),
 		cmocka_unit_test(test_groups_local_member_that_dies_leaves_at_once),
+		cmocka_unit_test(test_groups_cli_consume_list_describe_stat),
 	};
 	return cmocka_run_group_tests_name("groups", tests, NULL, NULL);
 }

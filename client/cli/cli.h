@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * cli.h — the `pagebus` command's modules, linked into the command only (never into
- * libpagebus): aligned tables, page-cache residency of segment files, and `top`. The
- * commands themselves and their dispatch table live in client/pagebus.c.
+ * libpagebus): aligned tables, page-cache residency of segment files, `top` and the
+ * consumer group commands. The commands themselves and their dispatch table live in
+ * client/pagebus.c.
  */
 #ifndef PAGEBUS_CLI_H
 #define PAGEBUS_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+
+struct pagebus;
+struct pagebus_msg;
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
@@ -18,6 +23,9 @@
 void out_of_memory(void);
 /* realloc that never fails (it exits); n = 0 allocates one byte. */
 void *xrealloc(void *p, size_t n);
+/* "pagebus: <what>: <error> (<broker's message>)" on stderr (pb may be NULL); returns
+ * EXIT_RUNTIME. In pagebus.c. */
+int fail(struct pagebus *pb, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- aligned tables (table.c) --------------------------------------------------------- */
 
@@ -63,5 +71,29 @@ struct top_opts {
 
 /* `pagebus top`: frames every second until q, SIGINT or SIGTERM. The exit status. */
 int top_run(const struct top_opts *o);
+
+/* ---- consumer groups (groups.c) ----------------------------------------------------------- */
+
+struct group_consume_opts {
+	const char *group;
+	const char *const *topics;
+	int ntopics;
+	bool from_end;		     /* partitions without a committed offset start at their end */
+	uint64_t count;		     /* exit after this many messages (0: no limit) */
+	bool exit_at_end;	     /* exit once every partition it owns is read to its end */
+	void (*print)(void *ctx, const char *topic, const struct pagebus_msg *m);
+	void *ctx;
+	volatile sig_atomic_t *stop; /* set by SIGINT/SIGTERM */
+};
+
+/* `consume -G`: a group member printing what it is assigned; commits, leaves and returns
+ * the exit status at the end. Assignments go to stderr as `pagebus: assigned: t[0] ...`. */
+int group_consume(struct pagebus *pb, const struct group_consume_opts *o);
+/* `groups list` and `groups describe GROUP`: the exit status. */
+int groups_list_run(struct pagebus *pb);
+int groups_describe_run(struct pagebus *pb, const char *group);
+/* `stat`'s consumer table: every named consumer and group partition with its committed
+ * offset, lag and owner. 0 or the exit status of an error. */
+int group_lag_rows(struct pagebus *pb);
 
 #endif
