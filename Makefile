@@ -51,8 +51,10 @@ endif
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 CRASH_TEST := $(BUILD)/tests/crash/test_crash
 TESTS += $(CRASH_TEST)
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+TESTS += $(patsubst %,$(BUILD)/tests/fuzz/replay_%,$(FUZZ_NAMES))
 
-.PHONY: all test check asan run install clean deps bench-deps bench-report soak
+.PHONY: all test check asan run install clean deps bench-deps bench-report soak fuzz fuzz-bins fuzz-seeds
 all: $(BINS) $(LIBPAGEBUS_A) $(LIBPAGEBUS_SO) $(TESTS)
 
 $(BUILD)/%.o: %.c
@@ -139,6 +141,41 @@ $(BUILD)/tests/crash/%.o: ALL_CFLAGS += -Itests
 SOAK_ITERATIONS ?= 200
 soak: all
 	$(Q)BUILD=$(BUILD) $(CRASH_TEST) --soak $(SOAK_ITERATIONS) $(if $(SEED),--seed $(SEED))
+
+# tests/fuzz/: libFuzzer targets fuzz_<target>.c. `make fuzz` builds them with clang
+# (-fsanitize=fuzzer,address,undefined, objects in build/fuzz) and runs each for
+# FUZZ_SECONDS (60) over its corpus tests/fuzz/corpus/<target>/ (seeds, and every crash
+# ever found, which it writes there); FUZZ=<target> runs one. `make test` replays each
+# corpus with the normal compiler and flags: replay_<target> = the target + replay.c.
+$(BUILD)/tests/fuzz/replay_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay.o $(INTERNAL_LIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(INTERNAL_LIBS) $(LIBS)
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/fuzz_%.o $(INTERNAL_LIBS)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(INTERNAL_LIBS) $(LIBS)
+fuzz-bins: $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES))
+# the seeds (a few valid inputs per target, made with the project's encoders)
+$(BUILD)/tests/fuzz/%.o: ALL_CFLAGS += -Itests
+fuzz-seeds: $(BUILD)/tests/fuzz/mkseeds
+	$(Q)$(BUILD)/tests/fuzz/mkseeds tests/fuzz/corpus
+FUZZ_SECONDS ?= 60
+# where fuzz_recovery writes its partition files: a tmpfs when there is one
+FUZZ_TMPDIR ?= $(if $(wildcard /dev/shm),/dev/shm,/tmp)
+FUZZ ?= $(FUZZ_NAMES)
+fuzz:
+	$(Q)mkdir -p tests/fuzz/corpus
+	$(Q)$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang CFLAGS="-O1 -g" \
+		SANFLAGS="-fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		fuzz-bins
+	$(Q)status=0; for t in $(FUZZ); do \
+		mkdir -p build/fuzz/found/$$t; \
+		echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
+		TMPDIR=$(FUZZ_TMPDIR) build/fuzz/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=tests/fuzz/corpus/$$t/ build/fuzz/found/$$t tests/fuzz/corpus/$$t \
+			>build/fuzz/$$t.log 2>&1 || { status=1; echo "fuzz $$t: FAILED, see build/fuzz/$$t.log"; }; \
+		grep -h '^stat::number_of_executed_units\|^stat::peak_rss_mb' build/fuzz/$$t.log | tr '\n' ' '; echo; \
+	done; exit $$status
 
 # Build-time and test-time packages (Debian names). `make deps` installs only what is
 # missing, and only as root; otherwise it prints the exact command and fails. `make

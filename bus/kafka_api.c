@@ -5,7 +5,7 @@
  * latest, by timestamp through the time index), CreateTopics, DeleteTopics and Produce,
  * whose batches take the local producers' path: writer_stage_batch validates them
  * exactly like ring batches and writer_add appends them, acked through the
- * connection's ack sink.
+ * connection's ack sink. The handlers act on requests kafka_request.c parsed.
  */
 #include "kafka_api.h"
 
@@ -22,7 +22,8 @@
 #define CLUSTER_ID "pagebus"
 #define NODE_ID 0
 
-typedef int kafka_handler(struct kconn *c, struct kc_reader *r, const struct kc_header *h);
+/* A handler may take the request's arrays (leaving NULL behind); the rest is freed. */
+typedef int kafka_handler(struct kconn *c, struct kafka_request *req);
 
 /* ---- shared helpers -------------------------------------------------------------------- */
 
@@ -78,34 +79,24 @@ static int16_t kerr_from(int err)
 
 /* ---- ApiVersions ------------------------------------------------------------------------- */
 
-struct kafka_api {
-	const char *name;
-	int16_t min, max;       /* advertised: every version in between is implemented */
-	int16_t first_flexible; /* from this version on the request header is v2 */
-	kafka_handler *handle;
-};
-
-static const struct kafka_api apis[];
-static const size_t napis;
-
-static int h_api_versions(struct kconn *c, struct kc_reader *r, const struct kc_header *h)
+static int h_api_versions(struct kconn *c, struct kafka_request *req)
 {
-	(void)r; /* v0-v2 requests have an empty body */
+	const struct kc_header *h = &req->h;
 	struct kresp *resp = kresp_new(c, h);
 	if (!resp)
 		return -ENOMEM;
 	struct kc_writer *w = &resp->w;
 	int32_t n = 0;
-	for (size_t i = 0; i < napis; i++)
-		n += apis[i].handle != NULL;
+	for (size_t i = 0; i < KAFKA_API_KEYS; i++)
+		n += kafka_apis[i].name != NULL;
 	kc_w_i16(w, KERR_NONE);
 	kc_w_i32(w, n);
-	for (size_t i = 0; i < napis; i++) {
-		if (!apis[i].handle)
+	for (size_t i = 0; i < KAFKA_API_KEYS; i++) {
+		if (!kafka_apis[i].name)
 			continue;
 		kc_w_i16(w, (int16_t)i);
-		kc_w_i16(w, apis[i].min);
-		kc_w_i16(w, apis[i].max);
+		kc_w_i16(w, kafka_apis[i].min);
+		kc_w_i16(w, kafka_apis[i].max);
 	}
 	if (h->api_version >= 1)
 		kc_w_i32(w, 0); /* throttle_time_ms */
@@ -123,7 +114,7 @@ static int api_versions_refuse(struct kconn *c, const struct kc_header *h)
 	struct kresp *resp = kresp_new(c, h);
 	if (!resp)
 		return -ENOMEM;
-	const struct kafka_api *a = &apis[KAFKA_API_VERSIONS];
+	const struct kafka_api_info *a = &kafka_apis[KAFKA_API_VERSIONS];
 	kc_w_i16(&resp->w, KERR_UNSUPPORTED_VERSION);
 	kc_w_i32(&resp->w, 1);
 	kc_w_i16(&resp->w, KAFKA_API_VERSIONS);
@@ -134,11 +125,6 @@ static int api_versions_refuse(struct kconn *c, const struct kc_header *h)
 }
 
 /* ---- Metadata --------------------------------------------------------------------------- */
-
-struct name_ref {
-	const char *s;
-	int len;
-};
 
 static void metadata_topic(struct kc_writer *w, int v, const char *name, int len, const struct topic *t,
 			   int16_t err)
@@ -161,7 +147,7 @@ static void metadata_topic(struct kc_writer *w, int v, const char *name, int len
 }
 
 /* Looks up (and when allowed, creates) one requested topic for Metadata. */
-static int16_t metadata_lookup(struct kconn *c, const struct name_ref *n, bool allow_create, struct topic **out)
+static int16_t metadata_lookup(struct kconn *c, const struct kreq_str *n, bool allow_create, struct topic **out)
 {
 	struct broker *b = c->k->b;
 	char name[TOPIC_NAME_MAX + 1], err[256], by[128];
@@ -185,28 +171,19 @@ static int16_t metadata_lookup(struct kconn *c, const struct name_ref *n, bool a
 	return KERR_NONE;
 }
 
-static int h_metadata(struct kconn *c, struct kc_reader *r, const struct kc_header *h)
+static int h_metadata(struct kconn *c, struct kafka_request *req)
 {
 	struct broker *b = c->k->b;
+	const struct kc_header *h = &req->h;
 	int v = h->api_version;
-	int32_t n = kc_array(r, "topics", 2, v >= 1);
-	struct name_ref *names = n > 0 ? calloc((size_t)n, sizeof(*names)) : NULL;
-	if (n > 0 && !names)
-		return -ENOMEM;
-	for (int32_t i = 0; i < n; i++)
-		kc_string(r, "topic name", false, &names[i].s, &names[i].len);
-	bool allow = v >= 4 ? kc_bool(r, "allow_auto_topic_creation") : true;
-	if (kc_failed(r)) {
-		free(names);
-		return -EPROTO;
-	}
+	int32_t n = req->u.metadata.ntopics;
+	const struct kreq_str *names = req->u.metadata.topics;
+	bool allow = req->u.metadata.allow_auto_topic_creation;
 	/* v0: an empty array means all topics; v1+: null means all, empty means none */
 	bool all = n < 0 || (v == 0 && n == 0);
 	struct kresp *resp = kresp_new(c, h);
-	if (!resp) {
-		free(names);
+	if (!resp)
 		return -ENOMEM;
-	}
 	struct kc_writer *w = &resp->w;
 	if (v >= 3)
 		kc_w_i32(w, 0); /* throttle_time_ms */
@@ -234,39 +211,33 @@ static int h_metadata(struct kconn *c, struct kc_reader *r, const struct kc_head
 			metadata_topic(w, v, names[i].s, names[i].len, t, err);
 		}
 	}
-	free(names);
 	kresp_ready(resp);
 	return 0;
 }
 
 /* ---- ListOffsets --------------------------------------------------------------------------- */
 
-static int h_list_offsets(struct kconn *c, struct kc_reader *r, const struct kc_header *h)
+static int h_list_offsets(struct kconn *c, struct kafka_request *req)
 {
 	struct broker *b = c->k->b;
+	const struct kc_header *h = &req->h;
+	const struct kreq_list_offsets *m = &req->u.list_offsets;
 	int v = h->api_version;
-	kc_i32(r, "replica_id");
-	if (v >= 2)
-		kc_i8(r, "isolation_level");
-	int32_t nt = kc_array(r, "topics", 6, false);
 	struct kresp *resp = kresp_new(c, h);
 	if (!resp)
 		return -ENOMEM;
 	struct kc_writer *w = &resp->w;
 	if (v >= 2)
 		kc_w_i32(w, 0); /* throttle_time_ms */
-	kc_w_i32(w, nt < 0 ? 0 : nt);
-	for (int32_t i = 0; i < nt && !kc_failed(r); i++) {
-		const char *name;
-		int len;
-		kc_string(r, "topic name", false, &name, &len);
-		int32_t np = kc_array(r, "partitions", 12, false);
-		struct topic *t = kc_failed(r) ? NULL : find_topic(b, name, len);
-		kc_w_string(w, name, len);
-		kc_w_i32(w, np < 0 ? 0 : np);
-		for (int32_t j = 0; j < np && !kc_failed(r); j++) {
-			int32_t index = kc_i32(r, "partition_index");
-			int64_t ts = kc_i64(r, "timestamp");
+	kc_w_i32(w, (int32_t)m->ntopics);
+	for (uint32_t i = 0; i < m->ntopics; i++) {
+		const struct kc_topic *tp = &m->topics[i];
+		struct topic *t = find_topic(b, tp->name, (int)strlen(tp->name));
+		kc_w_cstr(w, tp->name);
+		kc_w_i32(w, (int32_t)tp->n);
+		for (uint32_t j = tp->first; j < tp->first + tp->n; j++) {
+			int32_t index = m->parts[j].partition;
+			int64_t ts = m->parts[j].timestamp;
 			struct bpart *bp = t ? broker_part(b, t->id, index) : NULL;
 			int16_t err = KERR_NONE;
 			int64_t off = -1, ts_out = -1;
@@ -287,94 +258,15 @@ static int h_list_offsets(struct kconn *c, struct kc_reader *r, const struct kc_
 			kc_w_i64(w, off);
 		}
 	}
-	if (kc_failed(r)) {
-		kresp_release(resp);
-		return -EPROTO;
-	}
 	kresp_ready(resp);
 	return 0;
 }
 
 /* ---- CreateTopics ----------------------------------------------------------------------- */
 
-struct ct_topic {
-	struct name_ref name;
-	int32_t partitions;
-	int16_t replication;
-	int32_t nassign;
-	int32_t nconfigs;
-	char **keys, **values; /* NUL-terminated copies */
-};
-
-static void ct_free(struct ct_topic *t, int32_t n)
-{
-	for (int32_t i = 0; t && i < n; i++) {
-		for (int32_t j = 0; j < t[i].nconfigs; j++) {
-			free(t[i].keys[j]);
-			free(t[i].values[j]);
-		}
-		free(t[i].keys);
-		free(t[i].values);
-	}
-	free(t);
-}
-
-static char *dup_str(const char *s, int len)
-{
-	char *d = malloc(len > 0 ? (size_t)len + 1 : 1);
-	if (d) {
-		if (len > 0)
-			memcpy(d, s, (size_t)len);
-		d[len > 0 ? len : 0] = '\0';
-	}
-	return d;
-}
-
-/* Parses the topics of a CreateTopics request. */
-static struct ct_topic *ct_parse(struct kc_reader *r, int32_t *n)
-{
-	*n = kc_array(r, "topics", 16, false);
-	struct ct_topic *ts = calloc(*n > 0 ? (size_t)*n : 1, sizeof(*ts));
-	if (!ts)
-		return NULL;
-	for (int32_t i = 0; i < *n && !kc_failed(r); i++) {
-		struct ct_topic *t = &ts[i];
-		kc_string(r, "name", false, &t->name.s, &t->name.len);
-		t->partitions = kc_i32(r, "num_partitions");
-		t->replication = kc_i16(r, "replication_factor");
-		t->nassign = kc_array(r, "assignments", 8, false);
-		for (int32_t j = 0; j < t->nassign && !kc_failed(r); j++) {
-			kc_i32(r, "partition_index");
-			int32_t nb = kc_array(r, "broker_ids", 4, false);
-			for (int32_t k = 0; k < nb; k++)
-				kc_i32(r, "broker_id");
-		}
-		int32_t nc = kc_array(r, "configs", 4, false);
-		if (nc > 0) {
-			t->keys = calloc((size_t)nc, sizeof(char *));
-			t->values = calloc((size_t)nc, sizeof(char *));
-			if (!t->keys || !t->values) {
-				kc_fail(r, "out of memory");
-				break;
-			}
-		}
-		for (int32_t j = 0; j < nc && !kc_failed(r); j++) {
-			const char *k, *v;
-			int kl, vl;
-			kc_string(r, "config name", false, &k, &kl);
-			kc_string(r, "config value", true, &v, &vl);
-			if (kc_failed(r))
-				break;
-			t->keys[j] = dup_str(k, kl);
-			t->values[j] = v ? dup_str(v, vl) : NULL;
-			t->nconfigs = j + 1;
-		}
-	}
-	return ts;
-}
-
 /* Checks one topic of CreateTopics; creates it unless only validating. */
-static int16_t ct_one(struct kconn *c, const struct ct_topic *t, bool validate_only, char *msg, size_t msglen)
+static int16_t ct_one(struct kconn *c, const struct kreq_create_topic *t, bool validate_only, char *msg,
+		      size_t msglen)
 {
 	struct broker *b = c->k->b;
 	char name[TOPIC_NAME_MAX + 1], by[128];
@@ -421,24 +313,16 @@ static int16_t ct_one(struct kconn *c, const struct ct_topic *t, bool validate_o
 	}
 }
 
-static int h_create_topics(struct kconn *c, struct kc_reader *r, const struct kc_header *h)
+static int h_create_topics(struct kconn *c, struct kafka_request *req)
 {
+	const struct kc_header *h = &req->h;
 	int v = h->api_version;
-	int32_t n;
-	struct ct_topic *ts = ct_parse(r, &n);
-	if (!ts)
-		return -ENOMEM;
-	kc_i32(r, "timeout_ms");
-	bool validate_only = v >= 1 ? kc_bool(r, "validate_only") : false;
-	if (kc_failed(r)) {
-		ct_free(ts, n);
-		return -EPROTO;
-	}
+	int32_t n = req->u.create_topics.n;
+	const struct kreq_create_topic *ts = req->u.create_topics.topics;
+	bool validate_only = req->u.create_topics.validate_only;
 	struct kresp *resp = kresp_new(c, h);
-	if (!resp) {
-		ct_free(ts, n);
+	if (!resp)
 		return -ENOMEM;
-	}
 	struct kc_writer *w = &resp->w;
 	if (v >= 2)
 		kc_w_i32(w, 0); /* throttle_time_ms */
@@ -457,32 +341,21 @@ static int h_create_topics(struct kconn *c, struct kc_reader *r, const struct kc
 		if (v >= 1)
 			kc_w_cstr(w, err ? msg : NULL);
 	}
-	ct_free(ts, n);
 	kresp_ready(resp);
 	return 0;
 }
 
 /* ---- DeleteTopics ----------------------------------------------------------------------- */
 
-static int h_delete_topics(struct kconn *c, struct kc_reader *r, const struct kc_header *h)
+static int h_delete_topics(struct kconn *c, struct kafka_request *req)
 {
 	struct broker *b = c->k->b;
-	int32_t n = kc_array(r, "topic_names", 2, false);
-	struct name_ref *names = calloc(n > 0 ? (size_t)n : 1, sizeof(*names));
-	if (!names)
-		return -ENOMEM;
-	for (int32_t i = 0; i < n; i++)
-		kc_string(r, "topic name", false, &names[i].s, &names[i].len);
-	kc_i32(r, "timeout_ms");
-	if (kc_failed(r)) {
-		free(names);
-		return -EPROTO;
-	}
+	const struct kc_header *h = &req->h;
+	int32_t n = req->u.delete_topics.n;
+	const struct kreq_str *names = req->u.delete_topics.names;
 	struct kresp *resp = kresp_new(c, h);
-	if (!resp) {
-		free(names);
+	if (!resp)
 		return -ENOMEM;
-	}
 	struct kc_writer *w = &resp->w;
 	if (h->api_version >= 1)
 		kc_w_i32(w, 0); /* throttle_time_ms */
@@ -503,7 +376,6 @@ static int h_delete_topics(struct kconn *c, struct kc_reader *r, const struct kc
 		kc_w_string(w, names[i].s, names[i].len);
 		kc_w_i16(w, err);
 	}
-	free(names);
 	kresp_ready(resp);
 	return 0;
 }
@@ -512,30 +384,26 @@ static int h_delete_topics(struct kconn *c, struct kc_reader *r, const struct kc
 
 struct kproduce;
 
+/* How one partition of the request ended (parts[i] of req.parts[i]). */
 struct kp_part {
-	struct kproduce *st;
-	uint32_t topic;   /* index into st->topics */
-	int32_t index;
-	size_t rec_off;   /* the records: offset in the frame and length (-1: null) */
-	int32_t rec_len;
+	struct kproduce *st;  /* the ack cookie leads back here */
 	int16_t error;
 	int64_t base_offset;
 };
 
 struct kproduce {
 	struct kresp *r;
-	int16_t acks;
-	uint32_t ntopics, nparts;
+	struct kreq_produce req; /* taken from the parsed request: topics, where records are */
 	uint32_t next;    /* first partition not yet handed to the writer */
 	uint32_t owed;    /* acks the writer still owes */
 	bool orphan;      /* the connection closed: freed once nothing is owed */
-	struct kc_topic *topics;
 	struct kp_part *parts;
 };
 
 static void produce_free(struct kproduce *st)
 {
-	kc_topics_free(st->topics, st->ntopics);
+	kc_topics_free(st->req.topics, st->req.ntopics);
+	free(st->req.parts);
 	free(st->parts);
 	free(st);
 }
@@ -564,23 +432,23 @@ static void produce_finish(struct kproduce *st)
 	r->state = NULL;
 	int16_t first_err = KERR_NONE;
 	struct kc_writer *w = &r->w;
-	kc_w_i32(w, (int32_t)st->ntopics);
-	for (uint32_t t = 0; t < st->ntopics; t++) {
-		const struct kc_topic *tp = &st->topics[t];
+	kc_w_i32(w, (int32_t)st->req.ntopics);
+	for (uint32_t t = 0; t < st->req.ntopics; t++) {
+		const struct kc_topic *tp = &st->req.topics[t];
 		kc_w_cstr(w, tp->name);
 		kc_w_i32(w, (int32_t)tp->n);
 		for (uint32_t i = tp->first; i < tp->first + tp->n; i++) {
 			const struct kp_part *p = &st->parts[i];
 			if (p->error && !first_err)
 				first_err = p->error;
-			kc_w_i32(w, p->index);
+			kc_w_i32(w, st->req.parts[i].partition);
 			kc_w_i16(w, p->error);
 			kc_w_i64(w, p->error ? -1 : p->base_offset);
 			kc_w_i64(w, -1); /* log_append_time_ms: CreateTime topics */
 		}
 	}
 	kc_w_i32(w, 0); /* throttle_time_ms */
-	int16_t acks = st->acks;
+	int16_t acks = st->req.acks;
 	produce_free(st);
 	if (acks == 0 && first_err) {
 		/* no response to carry the error: close, as Kafka does, so the client notices */
@@ -608,82 +476,66 @@ static int produce_run(struct kproduce *st, const uint8_t *frame)
 	struct kconn *c = st->r->c;
 	struct kafka *k = c->k;
 	/* acks 0 / 1 / -1: none / appended / durable (other values were refused already) */
-	uint8_t acks = st->acks == 0 ? PB_ACKS_NONE : st->acks == 1 ? PB_ACKS_APPENDED : PB_ACKS_DURABLE;
-	for (; st->next < st->nparts; st->next++) {
+	uint8_t acks = st->req.acks == 0 ? PB_ACKS_NONE : st->req.acks == 1 ? PB_ACKS_APPENDED : PB_ACKS_DURABLE;
+	for (; st->next < st->req.nparts; st->next++) {
 		struct kp_part *p = &st->parts[st->next];
+		const struct kreq_produce_part *rp = &st->req.parts[st->next];
 		if (p->error)
 			continue;
-		const char *name = st->topics[p->topic].name;
+		const char *name = st->req.topics[rp->topic].name;
 		struct topic *t = topics_find(&k->b->topics, name);
-		struct bpart *bp = t ? broker_part(k->b, t->id, p->index) : NULL;
+		struct bpart *bp = t ? broker_part(k->b, t->id, rp->partition) : NULL;
 		if (!bp) {
 			p->error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
 			continue;
 		}
 		int err = -PAGEBUS_EBADRECORD; /* v3+: exactly one batch, never none */
 		struct rb_header hdr;
-		if (p->rec_len > 0)
-			err = writer_stage_batch(bp, frame + p->rec_off, (size_t)p->rec_len, &hdr);
+		if (rp->rec_len > 0)
+			err = writer_stage_batch(bp, frame + rp->rec_off, (size_t)rp->rec_len, &hdr);
 		if (!err)
-			err = writer_add(bp, &hdr, (size_t)p->rec_len, &c->sink, (uint64_t)(uintptr_t)p, acks);
+			err = writer_add(bp, &hdr, (size_t)rp->rec_len, &c->sink, (uint64_t)(uintptr_t)p, acks);
 		if (err == -EBUSY)
 			return KAFKA_BLOCKED; /* the partition must finish a write first */
 		if (err) {
 			p->error = kerr_from(err);
-			log_bad_batch(c, name, p->index, err);
+			log_bad_batch(c, name, rp->partition, err);
 			continue;
 		}
 		st->owed++;
 		k->stats.produce_batches++;
-		k->stats.produce_bytes += (uint64_t)p->rec_len;
+		k->stats.produce_bytes += (uint64_t)rp->rec_len;
 	}
 	if (!st->owed)
 		produce_finish(st);
 	return 0;
 }
 
-static void produce_part(struct kc_reader *r, void *slot, uint32_t topic)
-{
-	struct kp_part *p = slot;
-	const uint8_t *rec;
-	*p = (struct kp_part){ .topic = topic, .base_offset = -1 };
-	p->index = kc_i32(r, "partition index");
-	kc_bytes(r, "records", true, &rec, &p->rec_len);
-	p->rec_off = rec ? (size_t)(rec - r->base) : 0;
-}
-
-static int h_produce(struct kconn *c, struct kc_reader *r, const struct kc_header *h)
+static int h_produce(struct kconn *c, struct kafka_request *req)
 {
 	struct kproduce *st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
-	const char *txn;
-	int txn_len;
-	kc_string(r, "transactional_id", true, &txn, &txn_len);
-	st->acks = kc_i16(r, "acks");
-	kc_i32(r, "timeout_ms");
-	if (kc_topics_parse(r, 8, sizeof(*st->parts), produce_part, &st->topics, &st->ntopics, (void **)&st->parts,
-			    &st->nparts) < 0) {
-		free(st);
-		return strcmp(r->what, "out of memory") ? -EPROTO : -ENOMEM;
-	}
-	for (uint32_t i = 0; i < st->nparts; i++)
-		st->parts[i].st = st; /* the ack cookie leads back here */
-	struct kresp *resp = kresp_new(c, h);
+	st->req = req->u.produce; /* the state owns the request's arrays from here */
+	memset(&req->u.produce, 0, sizeof(req->u.produce));
+	st->parts = calloc(st->req.nparts ? st->req.nparts : 1, sizeof(*st->parts));
+	struct kresp *resp = st->parts ? kresp_new(c, &req->h) : NULL;
 	if (!resp) {
 		produce_free(st);
 		return -ENOMEM;
 	}
+	for (uint32_t i = 0; i < st->req.nparts; i++)
+		st->parts[i] = (struct kp_part){ .st = st, .base_offset = -1 };
 	st->r = resp;
 	resp->state = st;
 	resp->abort = produce_abort;
-	resp->silent = st->acks == 0;
-	if (st->acks < -1 || st->acks > 1) {
+	resp->silent = st->req.acks == 0;
+	if (st->req.acks < -1 || st->req.acks > 1) {
 		resp->silent = false;
-		for (uint32_t i = 0; i < st->nparts; i++)
+		for (uint32_t i = 0; i < st->req.nparts; i++)
 			st->parts[i].error = KERR_INVALID_REQUIRED_ACKS;
 	}
-	return produce_run(st, r->base);
+	return produce_run(st, req->frame); /* the records are read from the frame */
 }
 
 void kafka_api_produce_ack(uint64_t cookie, int64_t offset, int err)
@@ -697,7 +549,7 @@ void kafka_api_produce_ack(uint64_t cookie, int64_t offset, int err)
 	st->owed--;
 	if (st->owed)
 		return;
-	if (st->next == st->nparts || st->orphan)
+	if (st->next == st->req.nparts || st->orphan)
 		produce_finish(st); /* an orphan that was still blocked is just freed */
 }
 
@@ -711,53 +563,56 @@ int kafka_api_resume(struct kconn *c, const uint8_t *frame, size_t len)
 
 /* ---- the table ---------------------------------------------------------------------------- */
 
-static const struct kafka_api apis[] = {
-	[KAFKA_PRODUCE] = { "Produce", 3, 3, 9, h_produce },
-	[KAFKA_FETCH] = { "Fetch", 4, 4, 12, kafka_fetch_request },
-	[KAFKA_LIST_OFFSETS] = { "ListOffsets", 1, 2, 6, h_list_offsets },
-	[KAFKA_METADATA] = { "Metadata", 0, 4, 9, h_metadata },
-	[KAFKA_API_VERSIONS] = { "ApiVersions", 0, 2, 3, h_api_versions },
-	[KAFKA_CREATE_TOPICS] = { "CreateTopics", 0, 3, 5, h_create_topics },
-	[KAFKA_DELETE_TOPICS] = { "DeleteTopics", 0, 3, 4, h_delete_topics },
+static kafka_handler *const handlers[KAFKA_API_KEYS] = {
+	[KAFKA_PRODUCE] = h_produce,
+	[KAFKA_FETCH] = kafka_fetch_request,
+	[KAFKA_LIST_OFFSETS] = h_list_offsets,
+	[KAFKA_METADATA] = h_metadata,
+	[KAFKA_API_VERSIONS] = h_api_versions,
+	[KAFKA_CREATE_TOPICS] = h_create_topics,
+	[KAFKA_DELETE_TOPICS] = h_delete_topics,
 };
-static const size_t napis = sizeof(apis) / sizeof(apis[0]);
-_Static_assert(sizeof(apis) / sizeof(apis[0]) == KAFKA_DELETE_TOPICS + 1, "the table ends at the highest key");
 
 int kafka_api_request(struct kconn *c, const uint8_t *frame, size_t len)
 {
-	struct kc_header h;
-	struct kc_reader r;
-	kc_header_peek(frame, len, &h);
-	const struct kafka_api *api =
-		h.api_key >= 0 && (size_t)h.api_key < napis && apis[h.api_key].handle ? &apis[h.api_key] : NULL;
-	if (!api) {
-		kconn_close(c, LOG_WARN, "unknown API key %d (version %d): UNSUPPORTED_VERSION", h.api_key,
-			    h.api_version);
+	struct kafka_request req;
+	const char *what;
+	int rc = kafka_request_parse(frame, len, &req, &what);
+	const struct kc_header *h = &req.h;
+	const struct kafka_api_info *api =
+		h->api_key >= 0 && h->api_key < KAFKA_API_KEYS && kafka_apis[h->api_key].name ? &kafka_apis[h->api_key] : NULL;
+	switch (rc) {
+	case 0:
+		break;
+	case KREQ_UNKNOWN_API:
+		kconn_close(c, LOG_WARN, "unknown API key %d (version %d): UNSUPPORTED_VERSION", h->api_key,
+			    h->api_version);
 		return -EPROTO;
-	}
-	kc_reader_init(&r, frame, len);
-	if (kc_header_parse(&r, h.api_version >= api->first_flexible, &h) < 0) {
-		kconn_close(c, LOG_WARN, "malformed %s request header (%s)", api->name, r.what);
-		return -EPROTO;
-	}
-	if (h.api_key == KAFKA_API_VERSIONS && h.api_version > api->max) {
+	case KREQ_PROBE:
 		log_debug(KCONN_FMT ": ApiVersions v%d refused (KIP-511): we speak %d..%d", KCONN_ARGS(c),
-			  h.api_version, api->min, api->max);
-		int rc = api_versions_refuse(c, &h);
+			  h->api_version, api->min, api->max);
+		rc = api_versions_refuse(c, h);
 		if (rc < 0)
 			kconn_close(c, LOG_ERROR, "out of memory");
 		return rc;
-	}
-	if (h.api_version < api->min || h.api_version > api->max) {
+	case KREQ_BAD_VERSION:
 		kconn_close(c, LOG_WARN, "%s version %d is not supported (versions %d..%d): UNSUPPORTED_VERSION",
-			    api->name, h.api_version, api->min, api->max);
+			    api->name, h->api_version, api->min, api->max);
 		return -EPROTO;
+	case KREQ_BAD_HEADER:
+		kconn_close(c, LOG_WARN, "malformed %s request header (%s)", api ? api->name : "?", what);
+		return -EPROTO;
+	case KREQ_MALFORMED:
+		kconn_close(c, LOG_WARN, "malformed %s v%d request (%s)", api->name, h->api_version, what);
+		return -EPROTO;
+	default:
+		kconn_close(c, LOG_ERROR, "%s v%d request failed: %s", api ? api->name : "?", h->api_version,
+			    strerror(-rc));
+		return rc;
 	}
-	int rc = api->handle(c, &r, &h);
-	if (rc == -EPROTO)
-		kconn_close(c, LOG_WARN, "malformed %s v%d request (%s)", api->name, h.api_version,
-			    r.what ? r.what : "?");
-	else if (rc < 0)
-		kconn_close(c, LOG_ERROR, "%s v%d request failed: %s", api->name, h.api_version, strerror(-rc));
+	rc = handlers[h->api_key](c, &req);
+	kafka_request_free(&req);
+	if (rc < 0)
+		kconn_close(c, LOG_ERROR, "%s v%d request failed: %s", api->name, h->api_version, strerror(-rc));
 	return rc;
 }

@@ -2,9 +2,10 @@
 /*
  * kafka_api.h — the Kafka requests the endpoint answers, dispatched through one table
  * by api_key: ApiVersions, Metadata, ListOffsets, CreateTopics, DeleteTopics, Produce
- * (here) and Fetch (kafka_fetch.c). Versions, fields and error codes follow
- * docs/kafka.md and Kafka's message definitions; every version is non-flexible except
- * the ApiVersions v3 probe, which is refused the KIP-511 way.
+ * (here) and Fetch (kafka_fetch.c), each acting on the request kafka_request.c parsed.
+ * Versions, fields and error codes follow docs/kafka.md and Kafka's message definitions;
+ * every version is non-flexible except the ApiVersions v3 probe, which is refused the
+ * KIP-511 way.
  */
 #ifndef PAGEBUS_KAFKA_API_H
 #define PAGEBUS_KAFKA_API_H
@@ -13,17 +14,7 @@
 #include <stdint.h>
 
 #include "kafka.h"
-
-/* API keys. */
-enum {
-	KAFKA_PRODUCE = 0,
-	KAFKA_FETCH = 1,
-	KAFKA_LIST_OFFSETS = 2,
-	KAFKA_METADATA = 3,
-	KAFKA_API_VERSIONS = 18,
-	KAFKA_CREATE_TOPICS = 19,
-	KAFKA_DELETE_TOPICS = 20,
-};
+#include "kafka_request.h"
 
 /* Error codes (Kafka's Errors.java) used here. */
 enum {

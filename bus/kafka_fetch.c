@@ -230,36 +230,32 @@ static void arm_wait(struct kfetch *f)
 	}
 }
 
-static void fetch_part(struct kc_reader *r, void *slot, uint32_t topic)
+int kafka_fetch_request(struct kconn *c, struct kafka_request *req)
 {
-	struct kf_part *p = slot;
-	*p = (struct kf_part){ .topic = topic };
-	p->partition = kc_i32(r, "partition");
-	p->offset = kc_i64(r, "fetch_offset");
-	p->max_bytes = kc_i32(r, "partition_max_bytes");
-}
-
-int kafka_fetch_request(struct kconn *c, struct kc_reader *r, const struct kc_header *h)
-{
+	const struct kreq_fetch *m = &req->u.fetch;
 	struct kfetch *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
 	f->k = c->k;
 	list_init(&f->link);
-	kc_i32(r, "replica_id");
-	f->max_wait = kc_i32(r, "max_wait_ms");
-	f->min_bytes = kc_i32(r, "min_bytes");
-	f->max_bytes = kc_i32(r, "max_bytes");
-	kc_i8(r, "isolation_level");
-	kc_topics_parse(r, 16, sizeof(*f->parts), fetch_part, &f->topics, &f->ntopics, (void **)&f->parts, &f->nparts);
-	if (!kc_failed(r) && !(f->ranges = calloc(f->nparts ? f->nparts : 1, sizeof(*f->ranges))))
-		kc_fail(r, "out of memory");
-	if (kc_failed(r)) {
-		int err = strcmp(r->what, "out of memory") ? -EPROTO : -ENOMEM;
+	f->max_wait = m->max_wait_ms;
+	f->min_bytes = m->min_bytes;
+	f->max_bytes = m->max_bytes;
+	f->parts = calloc(m->nparts ? m->nparts : 1, sizeof(*f->parts));
+	f->ranges = calloc(m->nparts ? m->nparts : 1, sizeof(*f->ranges));
+	if (!f->parts || !f->ranges) {
 		fetch_free(f);
-		return err;
+		return -ENOMEM;
 	}
-	f->r = kresp_new(c, h);
+	for (uint32_t i = 0; i < m->nparts; i++)
+		f->parts[i] = (struct kf_part){ m->parts[i].topic, m->parts[i].partition, m->parts[i].offset,
+						m->parts[i].max_bytes, 0 };
+	f->nparts = m->nparts;
+	f->topics = m->topics; /* the state owns the topic names from here */
+	f->ntopics = m->ntopics;
+	req->u.fetch.topics = NULL;
+	req->u.fetch.ntopics = 0;
+	f->r = kresp_new(c, &req->h);
 	if (!f->r) {
 		fetch_free(f);
 		return -ENOMEM;

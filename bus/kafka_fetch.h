@@ -10,9 +10,11 @@
 #include <stdbool.h>
 
 #include "kafka.h"
+#include "kafka_request.h"
 
-/* The Fetch handler of kafka_api.c's table: 0 (answered or waiting) or -errno. */
-int kafka_fetch_request(struct kconn *c, struct kc_reader *r, const struct kc_header *h);
+/* The Fetch handler of kafka_api.c's table (it takes the request's topic names): 0
+ * (answered or waiting) or -errno. */
+int kafka_fetch_request(struct kconn *c, struct kafka_request *req);
 /* A partition with waiting Fetches got new data: they are re-evaluated next turn. */
 void kafka_fetch_wake(struct kafka *k, const struct bpart *bp);
 /* Re-evaluates woken Fetches; true when any was. */

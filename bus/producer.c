@@ -20,6 +20,7 @@
 #include "broker.h"
 #include "logging.h"
 #include "pagebus.h"
+#include "ring_entry.h"
 
 /* Most entries taken from one ring per loop turn, so one busy producer cannot starve
  * the others. */
@@ -224,21 +225,6 @@ static void ring_broken(struct bproducer *p, uint64_t tail)
 		session_close(s);
 }
 
-/* Checks the entry's addressing; its batch is checked by writer_stage_batch. */
-static int check_entry(struct bproducer *p, const struct pb_ring_entry *eh, struct bpart **bpp)
-{
-	struct broker *b = p->b;
-	if (eh->batch_len < RB_HEADER_SIZE || pb_entry_size(eh->batch_len) != eh->len)
-		return -PAGEBUS_EBADLEN;
-	if (eh->acks > PB_ACKS_DURABLE || eh->topic_id != p->topic_id)
-		return -EINVAL;
-	struct bpart *bp = broker_part(b, eh->topic_id, eh->partition);
-	if (!bp)
-		return -ENOENT;
-	*bpp = bp;
-	return 0;
-}
-
 bool producer_drain(struct bproducer *p)
 {
 	uint64_t tail = load_acquire(&p->hdr->tail);
@@ -254,45 +240,37 @@ bool producer_drain(struct bproducer *p)
 	int budget = DRAIN_BUDGET;
 	while (p->drain < tail && budget--) {
 		uint64_t pos = p->drain, qseq;
-		uint32_t off = (uint32_t)(pos % p->cap), room = p->cap - off;
-		uint64_t avail = tail - pos;
-		struct pb_ring_entry eh;
-		if (room < sizeof(eh) || avail < sizeof(eh)) {
-			if (room < sizeof(eh) && avail >= room) { /* implicit pad: too little room for a header */
-				queue_push(p, pos, pos + room, false, &qseq);
-				p->drain += room;
-				continue;
-			}
+		struct pb_ring_entry eh; /* the broker's copy: the client cannot change it */
+		struct ring_decision d = ring_entry_check(p->data, p->cap, pos, tail, p->topic_id, &eh);
+		if (d.verdict == RING_BROKEN) {
 			ring_broken(p, tail);
 			return true;
 		}
-		/* copy the header out of the client's reach before deciding anything */
-		memcpy(&eh, p->data + off, sizeof(eh));
-		if (eh.type == PB_ENTRY_PAD && eh.len == room && room <= avail) {
-			queue_push(p, pos, pos + room, false, &qseq);
-			p->drain += room;
+		if (d.verdict == RING_PAD) {
+			queue_push(p, pos, pos + d.span, false, &qseq);
+			p->drain += d.span;
 			continue;
 		}
-		if (eh.type != PB_ENTRY_DATA || eh.len < sizeof(eh) || eh.len % PB_ENTRY_ALIGN || eh.len > room ||
-		    eh.len > avail) {
+		if (d.verdict == RING_REFUSE_REST) {
 			/* The entry's length cannot be trusted, so neither can anything after
 			 * it that was published: refuse this entry and skip to the tail. */
 			if (queue_push(p, pos, tail, true, &qseq) < 0)
 				return true;
-			log_bad(p, pos, "entry type or length out of range; skipping what was published after it",
-				-PAGEBUS_EBADLEN);
-			producer_ack(p, qseq, -1, -PAGEBUS_EBADLEN, false);
+			log_bad(p, pos, "entry type or length out of range; skipping what was published after it", d.err);
+			producer_ack(p, qseq, -1, d.err, false);
 			p->drain = tail;
 			break;
 		}
-		if (queue_push(p, pos, pos + eh.len, true, &qseq) < 0)
+		if (queue_push(p, pos, pos + d.span, true, &qseq) < 0)
 			return true;
-		p->drain += eh.len;
+		p->drain += d.span;
 		struct bpart *bp = NULL;
-		int err = check_entry(p, &eh, &bp);
+		int err = d.err;
+		if (!err && !(bp = broker_part(p->b, eh.topic_id, eh.partition)))
+			err = -ENOENT;
 		struct rb_header h;
 		if (!err) /* validates the broker's copy: what is checked is what gets written */
-			err = writer_stage_batch(bp, p->data + off + sizeof(eh), eh.batch_len, &h);
+			err = writer_stage_batch(bp, p->data + pos % p->cap + sizeof(eh), eh.batch_len, &h);
 		if (!err)
 			err = writer_add(bp, &h, eh.batch_len, &p->sink, qseq, (uint8_t)eh.acks);
 		if (err == -EBUSY) {

@@ -286,14 +286,16 @@ static bool find_batch(const struct segment *s, int64_t last, uint64_t limit, ui
 
 /*
  * Restarts the in-memory state at a point recovery can trust, ready for seg_walk to
- * continue from there: the last offset-index entry below `limit` that points at a real
- * batch, or earlier: the batch that carried the timestamp of the last time-index entry
- * before it (checked against that batch's maxTimestamp), where the largest timestamp so
- * far is known exactly. The two index files are written separately and the time index
- * may lag (a crash between the writes, a torn page): resuming from the offset index
- * alone would take an older maximum for the segment's, which time lookups and
- * retention.ms trust. Entries from the resume point on are dropped and re-derived by the
- * walk. Without a time-index entry to trust, the walk starts at position 0.
+ * continue from there: the batch that carried the timestamp of the last time-index entry
+ * (found through the offset index, checked against that batch's maxTimestamp), where
+ * the largest timestamp so far is known exactly. The two index files are written
+ * separately and the time index may lag (a crash between the writes, a torn page):
+ * resuming from the offset index alone would take an older maximum for the segment's,
+ * which time lookups and retention.ms trust. Index files only ever hold entries for
+ * fdatasynced bytes, so the point is on disk. Entries from it on are dropped and
+ * re-derived by the walk, which writes them back: the next recovery resumes at the same
+ * point or later, never earlier (recovery is idempotent). Without a time-index entry to
+ * trust, the walk starts at position 0.
  */
 static void seg_resume_from_index(struct segment *s, uint64_t limit)
 {
@@ -301,15 +303,12 @@ static void seg_resume_from_index(struct segment *s, uint64_t limit)
 	s->next_offset = s->base;
 	s->max_ts = -1;
 	s->max_ts_offset = -1;
-	int64_t upto = s->base - 1; /* last offset of the batch the offset index points at */
-	while (s->oix.n) {
+	while (s->oix.n) { /* entries past the last one that points at a real batch go */
 		const struct oindex_entry *e = oindex_at(&s->oix, s->oix.n - 1);
 		struct rb_header h;
 		if (e->pos < limit && rb_header_parse(s->map + e->pos, limit - e->pos, &h) == 0 &&
-		    rb_last_offset(&h) == s->base + (int64_t)e->rel) {
-			upto = rb_last_offset(&h);
+		    rb_last_offset(&h) == s->base + (int64_t)e->rel)
 			break;
-		}
 		index_truncate(&s->oix, s->oix.n - 1);
 	}
 	size_t keep = s->tix.n;
@@ -318,7 +317,7 @@ static void seg_resume_from_index(struct segment *s, uint64_t limit)
 		int64_t off = s->base + (int64_t)t->rel;
 		uint64_t pos;
 		struct rb_header h;
-		if (off <= upto && find_batch(s, off, limit, &pos, &h) && h.max_timestamp == t->ts) {
+		if (find_batch(s, off, limit, &pos, &h) && h.max_timestamp == t->ts) {
 			s->size = pos;
 			s->next_offset = h.base_offset;
 			s->max_ts = t->ts; /* the walk meets this batch again: nothing changes */
@@ -387,8 +386,17 @@ int seg_open(const char *dir, int64_t base, bool active, const struct log_config
 		index_reset(&s->tix);
 	}
 	seg_resume_from_index(s, file_size);
+	uint64_t resumed_at = s->size;
 	const char *why = NULL;
 	enum seg_stop stop = seg_walk(s, file_size, cfg->index_interval_bytes, &why);
+	if (stop == SEG_STOP_CORRUPT && resumed_at && s->size == resumed_at) {
+		/* the batch the indexes led to is bad itself: the state taken from them
+		 * (largest timestamp, entries) is not to be trusted, walk from the start */
+		index_reset(&s->oix);
+		index_reset(&s->tix);
+		seg_resume_from_index(s, file_size);
+		stop = seg_walk(s, file_size, cfg->index_interval_bytes, &why);
+	}
 	if (stop == SEG_STOP_CORRUPT) {
 		*cut_bytes = file_size - s->size;
 		log_warn("segment %s.log: truncating at position %" PRIu64 " (offset %" PRId64

@@ -263,7 +263,8 @@ int pbp_msg_parse(const void *buf, size_t n, struct pbp_hdr *h, struct pbp_rbuf 
 	h->id = pbp_r_u32(&r);
 	h->len = pbp_r_u32(&r);
 	if (h->magic != PBP_MAGIC || h->len != n - PBP_HDR_SIZE ||
-	    (h->flags != 0 && h->flags != PBP_F_REPLY && h->flags != PBP_F_PUSH))
+	    (h->flags != 0 && h->flags != PBP_F_REPLY && h->flags != PBP_F_PUSH) ||
+	    (h->flags == PBP_F_PUSH && h->id != 0))
 		goto malformed;
 	pbp_r_init(payload, (const uint8_t *)buf + PBP_HDR_SIZE, h->len);
 	return 0;
@@ -710,7 +711,8 @@ static int parse_reply(struct pbp_rbuf *r, struct pbp_status *st, const struct f
 	memset(st, 0, sizeof(*st));
 	int err = r->err ? r->err : decode(r, &fmt_status, st);
 
-	if (!err && st->status > 0) {
+	/* a positive status is not a status, and a success has no message (docs/protocol.md) */
+	if (!err && (st->status > 0 || (st->status == 0 && st->message[0]))) {
 		r_fail(r, "status");
 		return r->err;
 	}

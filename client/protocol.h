@@ -136,7 +136,8 @@ void pbp_w_str(struct pbp_wbuf *w, const char *s);
 void pbp_msg_begin(struct pbp_wbuf *w, uint16_t type, uint16_t flags, uint32_t id);
 /*
  * A REPLY header plus status and message. status must be 0 or negative; message NULL
- * means "", and a message longer than PBP_MAX_STR is cut to that length.
+ * means "", and a message longer than PBP_MAX_STR is cut to that length. A success
+ * (status 0) carries "": parsers refuse one with a message.
  */
 void pbp_reply_begin(struct pbp_wbuf *w, uint16_t type, uint32_t id, int32_t status,
 		     const char *message);
@@ -177,7 +178,7 @@ int pbp_r_done(struct pbp_rbuf *r);
 /*
  * Splits one received datagram (buf, n bytes) into *h and a reader over its payload
  * (pointing into buf). -EPROTO unless n >= 16, n <= PBP_MAX_MSG, the magic matches,
- * len == n - 16 and flags is 0, PBP_F_REPLY or PBP_F_PUSH. On failure *h still holds
+ * len == n - 16 and flags is 0, PBP_F_REPLY or PBP_F_PUSH (a push with id 0). On failure *h still holds
  * the fields as read (all zero when n is out of range), so an error reply can echo the
  * id, and the payload reader is failed (err -EPROTO, what "header").
  */

@@ -492,6 +492,35 @@ static void test_partition_recovery_keeps_max_timestamp_when_time_index_lags(voi
 	assert_int_equal(f->p->segs[0]->max_ts, 900004);
 }
 
+/* Found by tests/fuzz/fuzz_recovery.c: the batch the indexes point recovery at is itself
+ * corrupt. Nothing taken from the indexes may then outlive the cut. */
+static void test_partition_recovery_distrusts_indexes_when_their_batch_is_corrupt(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(part_open(f->dir, &f->cfg, &f->p), 0);
+	append_n(f, 40, 5, 100);
+	assert_int_equal(part_flush(f->p), 0);
+	struct segment *s = f->p->segs[f->p->nsegs - 1];
+	assert_true(s->tix.n > 0 && s->oix.n > 0);
+	int64_t carrier = s->base + (int64_t)tindex_at(&s->tix, s->tix.n - 1)->rel, base = s->base;
+	struct part_pos at;
+	assert_int_equal(part_lookup_offset(f->p, carrier, &at), 0);
+	part_close(f->p);
+	f->p = NULL;
+	uint8_t bad = 0x5a;
+	write_at(tu_seg_file(f->dir, base, ".log"), at.pos + RB_HEADER_SIZE + 3, &bad, 1);
+	assert_int_equal(part_open(f->dir, &f->cfg, &f->p), 0);
+	s = f->p->segs[f->p->nsegs - 1];
+	assert_int_equal(f->p->hwm, at.hdr.base_offset);
+	assert_int_equal(s->size, at.pos);
+	for (size_t i = 0; i < s->oix.n; i++)
+		assert_true(oindex_at(&s->oix, i)->pos < s->size);
+	for (size_t i = 0; i < s->tix.n; i++)
+		assert_true(s->base + (int64_t)tindex_at(&s->tix, i)->rel < f->p->hwm);
+	assert_int_equal(s->max_ts, 1000 + f->p->hwm - 1); /* append_n: timestamp 1000 + offset */
+	assert_int_equal(read_all(f->p, 0, 4096), f->p->hwm);
+}
+
 static void test_partition_retention_by_bytes_deletes_oldest_segments_only(void **state)
 {
 	struct fixture *f = *state;
@@ -731,6 +760,7 @@ int main(void)
 		T(test_partition_rebuilds_deleted_or_inconsistent_index),
 		T(test_partition_index_files_never_point_past_synced_log),
 		T(test_partition_recovery_keeps_max_timestamp_when_time_index_lags),
+		T(test_partition_recovery_distrusts_indexes_when_their_batch_is_corrupt),
 		T(test_partition_retention_by_bytes_deletes_oldest_segments_only),
 		T(test_partition_retention_by_time_uses_newest_record_of_segment),
 		T(test_partition_rolls_on_segment_ms),

@@ -756,6 +756,15 @@ static void test_protocol_error_reply_carries_status_and_message_only(void **sta
 	assert_int_equal(pbp_parse_hello_reply(&r, &st, &hr), -EPROTO);
 	assert_string_equal(r.what, "status");
 	assert_int_equal(pbp_enc_error_reply(&w, PBP_HELLO, 1, 5, "no"), -EINVAL);
+
+	/* a success has an empty message (found by tests/fuzz/fuzz_protocol.c: one with a
+	 * message parsed, and no encoder writes it back) */
+	pbp_reply_begin(&w, PBP_CLOSE_CONSUMER, 5, 0, "unknown topic 'x'");
+	n = pbp_msg_end(&w);
+	assert_int_equal(pbp_msg_parse(buf1, (size_t)n, &h, &r), 0);
+	assert_int_equal(pbp_parse_status_reply(&r, &st), -EPROTO);
+	assert_string_equal(r.what, "status");
+	assert_int_equal(pbp_validate(buf1, (size_t)n), -EPROTO);
 }
 
 static void test_protocol_long_error_message_is_cut_to_max_string(void **state)
@@ -856,6 +865,17 @@ static void test_protocol_rejects_bad_header(void **state)
 	buf1[6] = 4; /* unknown flag */
 	assert_int_equal(pbp_msg_parse(buf1, n, &h, &r), -EPROTO);
 	buf1[6] = 0;
+
+	/* a push carries id 0 (found by tests/fuzz/fuzz_protocol.c: a push with id 8 parsed,
+	 * and nothing can encode it back) */
+	struct pbp_wbuf w;
+	pbp_w_init(&w, buf2, sizeof(buf2));
+	int m = pbp_enc_segment_event(&w, &(struct pbp_segment_event){ 1, 0, PBP_SEG_ROLLED, 4711 });
+	assert_true(m > 0);
+	assert_int_equal(pbp_msg_parse(buf2, (size_t)m, &h, &r), 0);
+	buf2[8] = 8;
+	assert_int_equal(pbp_msg_parse(buf2, (size_t)m, &h, &r), -EPROTO);
+	assert_int_equal(pbp_validate(buf2, (size_t)m), -EPROTO);
 
 	assert_int_equal(pbp_msg_parse(buf1, 15, &h, &r), -EPROTO);
 	put_len(buf1, PBP_MAX_MSG + 1 - PBP_HDR_SIZE); /* over the datagram limit */
