@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * kafka_api.c — the request table and every handler but Fetch: ApiVersions (with the
- * KIP-511 refusal of v3 probes), Metadata (auto-creating topics), ListOffsets (earliest,
- * latest, by timestamp through the time index), CreateTopics, DeleteTopics and Produce,
- * whose batches take the local producers' path: writer_stage_batch validates them
- * exactly like ring batches and writer_add appends them, acked through the
- * connection's ack sink. The handlers act on requests kafka_request.c parsed.
+ * kafka_api.c — the request table and every handler but Fetch (kafka_fetch.c) and the
+ * group APIs (kafka_group.c): ApiVersions (with the KIP-511 refusal of v3 probes),
+ * Metadata (auto-creating topics), ListOffsets (earliest, latest, by timestamp through
+ * the time index), CreateTopics, DeleteTopics and Produce, whose batches take the local
+ * producers' path: writer_stage_batch validates them exactly like ring batches and
+ * writer_add appends them, acked through the connection's ack sink. The handlers act on
+ * requests kafka_request.c parsed.
  */
 #include "kafka_api.h"
 
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "kafka_fetch.h"
+#include "kafka_group.h"
 #include "logging.h"
 #include "pagebus.h"
 
@@ -568,6 +570,15 @@ static kafka_handler *const handlers[KAFKA_API_KEYS] = {
 	[KAFKA_FETCH] = kafka_fetch_request,
 	[KAFKA_LIST_OFFSETS] = h_list_offsets,
 	[KAFKA_METADATA] = h_metadata,
+	[KAFKA_OFFSET_COMMIT] = kafka_offset_commit,
+	[KAFKA_OFFSET_FETCH] = kafka_offset_fetch,
+	[KAFKA_FIND_COORDINATOR] = kafka_find_coordinator,
+	[KAFKA_JOIN_GROUP] = kafka_join_group,
+	[KAFKA_HEARTBEAT] = kafka_heartbeat,
+	[KAFKA_LEAVE_GROUP] = kafka_leave_group,
+	[KAFKA_SYNC_GROUP] = kafka_sync_group,
+	[KAFKA_DESCRIBE_GROUPS] = kafka_describe_groups,
+	[KAFKA_LIST_GROUPS] = kafka_list_groups,
 	[KAFKA_API_VERSIONS] = h_api_versions,
 	[KAFKA_CREATE_TOPICS] = h_create_topics,
 	[KAFKA_DELETE_TOPICS] = h_delete_topics,

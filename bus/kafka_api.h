@@ -2,7 +2,8 @@
 /*
  * kafka_api.h — the Kafka requests the endpoint answers, dispatched through one table
  * by api_key: ApiVersions, Metadata, ListOffsets, CreateTopics, DeleteTopics, Produce
- * (here) and Fetch (kafka_fetch.c), each acting on the request kafka_request.c parsed.
+ * (here), Fetch (kafka_fetch.c) and the consumer group APIs (kafka_group.c), each acting
+ * on the request kafka_request.c parsed.
  * Versions, fields and error codes follow docs/kafka.md and Kafka's message definitions;
  * every version is non-flexible except the ApiVersions v3 probe, which is refused the
  * KIP-511 way.

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * kafka_request.c — reads Kafka request frames into structs (see kafka_request.h): the
- * header, the API table, and one body parser per API. Every count and length goes
+ * header, the API table, and one body parser per API (the group APIs' too). Every count and length goes
  * through the bounds-checked reader of kafka_codec.c before it is used.
  */
 #include "kafka_request.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,15 @@ const struct kafka_api_info kafka_apis[KAFKA_API_KEYS] = {
 	[KAFKA_FETCH] = { "Fetch", 4, 4, 12 },
 	[KAFKA_LIST_OFFSETS] = { "ListOffsets", 1, 2, 6 },
 	[KAFKA_METADATA] = { "Metadata", 0, 4, 9 },
+	[KAFKA_OFFSET_COMMIT] = { "OffsetCommit", 2, 5, 8 },
+	[KAFKA_OFFSET_FETCH] = { "OffsetFetch", 1, 4, 6 },
+	[KAFKA_FIND_COORDINATOR] = { "FindCoordinator", 0, 2, 3 },
+	[KAFKA_JOIN_GROUP] = { "JoinGroup", 0, 5, 6 },
+	[KAFKA_HEARTBEAT] = { "Heartbeat", 0, 3, 4 },
+	[KAFKA_LEAVE_GROUP] = { "LeaveGroup", 0, 1, 4 },
+	[KAFKA_SYNC_GROUP] = { "SyncGroup", 0, 3, 4 },
+	[KAFKA_DESCRIBE_GROUPS] = { "DescribeGroups", 0, 2, 5 },
+	[KAFKA_LIST_GROUPS] = { "ListGroups", 0, 2, 3 },
 	[KAFKA_API_VERSIONS] = { "ApiVersions", 0, 2, 3 },
 	[KAFKA_CREATE_TOPICS] = { "CreateTopics", 0, 3, 5 },
 	[KAFKA_DELETE_TOPICS] = { "DeleteTopics", 0, 3, 4 },
@@ -195,11 +205,136 @@ static void free_create_topics(struct kreq_create_topics *m)
 	free(m->topics);
 }
 
+/* ---- the group APIs ------------------------------------------------------------------------- */
+
+static void str(struct kc_reader *r, const char *what, bool nullable, struct kreq_str *s)
+{
+	kc_string(r, what, nullable, &s->s, &s->len);
+}
+
+static int parse_find_coordinator(struct kc_reader *r, int v, struct kafka_request *req)
+{
+	struct kreq_find_coordinator *m = &req->u.find_coordinator;
+	str(r, "key", false, &m->key);
+	m->key_type = v >= 1 ? kc_i8(r, "key_type") : 0;
+	return kc_failed(r) ? -EPROTO : 0;
+}
+
+/* group_id, generation_id when the request has one, member_id, group_instance_id from
+ * version instance_from on. */
+static void member(struct kc_reader *r, int v, bool generation, int instance_from, struct kreq_member *m)
+{
+	str(r, "group_id", false, &m->group_id);
+	m->generation_id = generation ? kc_i32(r, "generation_id") : -1;
+	str(r, "member_id", false, &m->member_id);
+	m->group_instance_id = (struct kreq_str){ NULL, -1 };
+	if (v >= instance_from)
+		str(r, "group_instance_id", true, &m->group_instance_id);
+}
+
+static int parse_join_group(struct kc_reader *r, int v, struct kafka_request *req)
+{
+	struct kreq_join_group *m = &req->u.join_group;
+	str(r, "group_id", false, &m->m.group_id);
+	m->m.generation_id = -1;
+	m->session_timeout_ms = kc_i32(r, "session_timeout_ms");
+	m->rebalance_timeout_ms = v >= 1 ? kc_i32(r, "rebalance_timeout_ms") : m->session_timeout_ms;
+	str(r, "member_id", false, &m->m.member_id);
+	m->m.group_instance_id = (struct kreq_str){ NULL, -1 };
+	if (v >= 5)
+		str(r, "group_instance_id", true, &m->m.group_instance_id);
+	str(r, "protocol_type", false, &m->protocol_type);
+	m->nprotocols = kc_array(r, "protocols", 6, false);
+	if (!(m->protocols = calloc(m->nprotocols > 0 ? (size_t)m->nprotocols : 1, sizeof(*m->protocols))))
+		return kc_fail(r, out_of_memory);
+	for (int32_t i = 0; i < m->nprotocols && !kc_failed(r); i++) {
+		str(r, "protocol name", false, &m->protocols[i].name);
+		kc_bytes(r, "protocol metadata", false, &m->protocols[i].meta, &m->protocols[i].meta_len);
+	}
+	return kc_failed(r) ? -EPROTO : 0;
+}
+
+static int parse_sync_group(struct kc_reader *r, int v, struct kafka_request *req)
+{
+	struct kreq_sync_group *m = &req->u.sync_group;
+	member(r, v, true, 3, &m->m);
+	m->n = kc_array(r, "assignments", 6, false);
+	if (!(m->assignments = calloc(m->n > 0 ? (size_t)m->n : 1, sizeof(*m->assignments))))
+		return kc_fail(r, out_of_memory);
+	for (int32_t i = 0; i < m->n && !kc_failed(r); i++) {
+		str(r, "assignment member_id", false, &m->assignments[i].member_id);
+		kc_bytes(r, "assignment", false, &m->assignments[i].bytes, &m->assignments[i].len);
+	}
+	return kc_failed(r) ? -EPROTO : 0;
+}
+
+static int parse_heartbeat(struct kc_reader *r, int v, struct kafka_request *req)
+{
+	member(r, v, true, 3, &req->u.member);
+	return kc_failed(r) ? -EPROTO : 0;
+}
+
+static int parse_leave_group(struct kc_reader *r, int v, struct kafka_request *req)
+{
+	member(r, v, false, 3, &req->u.member); /* v3+ (a member array) is not advertised */
+	return kc_failed(r) ? -EPROTO : 0;
+}
+
+static void offset_commit_part(struct kc_reader *r, void *slot, uint32_t topic)
+{
+	struct kreq_offset_commit_part *p = slot;
+	*p = (struct kreq_offset_commit_part){ .topic = topic };
+	p->partition = kc_i32(r, "partition_index");
+	p->offset = kc_i64(r, "committed_offset");
+	str(r, "committed_metadata", true, &p->metadata);
+}
+
+static int parse_offset_commit(struct kc_reader *r, int v, struct kafka_request *req)
+{
+	struct kreq_offset_commit *m = &req->u.offset_commit;
+	member(r, v, true, 7, &m->m); /* group_instance_id from v7: beyond ours */
+	m->retention_time_ms = v <= 4 ? kc_i64(r, "retention_time_ms") : -1;
+	return kc_topics_parse(r, 14, sizeof(*m->parts), offset_commit_part, &m->topics, &m->ntopics,
+			       (void **)&m->parts, &m->nparts);
+}
+
+static void offset_fetch_part(struct kc_reader *r, void *slot, uint32_t topic)
+{
+	struct kreq_offset_fetch_part *p = slot;
+	*p = (struct kreq_offset_fetch_part){ .topic = topic };
+	p->partition = kc_i32(r, "partition_index");
+}
+
+static int parse_offset_fetch(struct kc_reader *r, int v, struct kafka_request *req)
+{
+	struct kreq_offset_fetch *m = &req->u.offset_fetch;
+	str(r, "group_id", false, &m->group_id);
+	/* v2+: topics may be null (every partition); kc_topics_parse reads a plain array */
+	const uint8_t *p = r->p;
+	if (v >= 2 && kc_left(r) >= 4 && p[0] == 0xff && p[1] == 0xff && p[2] == 0xff && p[3] == 0xff) {
+		kc_i32(r, "topics");
+		m->all = true;
+		return kc_failed(r) ? -EPROTO : 0;
+	}
+	return kc_topics_parse(r, 4, sizeof(*m->parts), offset_fetch_part, &m->topics, &m->ntopics,
+			       (void **)&m->parts, &m->nparts);
+}
+
+static int parse_describe_groups(struct kc_reader *r, int v, struct kafka_request *req)
+{
+	(void)v;
+	struct kreq_describe_groups *m = &req->u.describe_groups;
+	m->n = kc_array(r, "groups", 2, false);
+	m->groups = names(r, m->n, "group id");
+	return kc_failed(r) ? -EPROTO : 0;
+}
+
 /* ---- the frame -------------------------------------------------------------------------------- */
 
-static int parse_api_versions(struct kc_reader *r, int v, struct kafka_request *req)
+/* ApiVersions v0-v2 and ListGroups v0-v2 have an empty body. */
+static int parse_empty(struct kc_reader *r, int v, struct kafka_request *req)
 {
-	(void)r; /* v0-v2 requests have an empty body */
+	(void)r;
 	(void)v;
 	(void)req;
 	return 0;
@@ -211,7 +346,16 @@ static body_parser *const parsers[KAFKA_API_KEYS] = {
 	[KAFKA_FETCH] = parse_fetch,
 	[KAFKA_LIST_OFFSETS] = parse_list_offsets,
 	[KAFKA_METADATA] = parse_metadata,
-	[KAFKA_API_VERSIONS] = parse_api_versions,
+	[KAFKA_OFFSET_COMMIT] = parse_offset_commit,
+	[KAFKA_OFFSET_FETCH] = parse_offset_fetch,
+	[KAFKA_FIND_COORDINATOR] = parse_find_coordinator,
+	[KAFKA_JOIN_GROUP] = parse_join_group,
+	[KAFKA_HEARTBEAT] = parse_heartbeat,
+	[KAFKA_LEAVE_GROUP] = parse_leave_group,
+	[KAFKA_SYNC_GROUP] = parse_sync_group,
+	[KAFKA_DESCRIBE_GROUPS] = parse_describe_groups,
+	[KAFKA_LIST_GROUPS] = parse_empty,
+	[KAFKA_API_VERSIONS] = parse_empty,
 	[KAFKA_CREATE_TOPICS] = parse_create_topics,
 	[KAFKA_DELETE_TOPICS] = parse_delete_topics,
 };
@@ -239,6 +383,23 @@ void kafka_request_free(struct kafka_request *req)
 		break;
 	case KAFKA_DELETE_TOPICS:
 		free(req->u.delete_topics.names);
+		break;
+	case KAFKA_JOIN_GROUP:
+		free(req->u.join_group.protocols);
+		break;
+	case KAFKA_SYNC_GROUP:
+		free(req->u.sync_group.assignments);
+		break;
+	case KAFKA_OFFSET_COMMIT:
+		kc_topics_free(req->u.offset_commit.topics, req->u.offset_commit.ntopics);
+		free(req->u.offset_commit.parts);
+		break;
+	case KAFKA_OFFSET_FETCH:
+		kc_topics_free(req->u.offset_fetch.topics, req->u.offset_fetch.ntopics);
+		free(req->u.offset_fetch.parts);
+		break;
+	case KAFKA_DESCRIBE_GROUPS:
+		free(req->u.describe_groups.groups);
 		break;
 	default:
 		break;

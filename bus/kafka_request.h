@@ -22,6 +22,15 @@ enum {
 	KAFKA_FETCH = 1,
 	KAFKA_LIST_OFFSETS = 2,
 	KAFKA_METADATA = 3,
+	KAFKA_OFFSET_COMMIT = 8,
+	KAFKA_OFFSET_FETCH = 9,
+	KAFKA_FIND_COORDINATOR = 10,
+	KAFKA_JOIN_GROUP = 11,
+	KAFKA_HEARTBEAT = 12,
+	KAFKA_LEAVE_GROUP = 13,
+	KAFKA_SYNC_GROUP = 14,
+	KAFKA_DESCRIBE_GROUPS = 15,
+	KAFKA_LIST_GROUPS = 16,
 	KAFKA_API_VERSIONS = 18,
 	KAFKA_CREATE_TOPICS = 19,
 	KAFKA_DELETE_TOPICS = 20,
@@ -117,6 +126,83 @@ struct kreq_delete_topics {
 	int32_t timeout_ms;
 };
 
+/* FindCoordinator v0-v2. */
+struct kreq_find_coordinator {
+	struct kreq_str key;
+	int8_t key_type; /* v1+; 0 (group) before */
+};
+
+/* A group member's request: group_id, generation_id (-1 where the request has none),
+ * member_id, group_instance_id (v3+ of Heartbeat and SyncGroup, v5+ of JoinGroup; null
+ * otherwise). Heartbeat v0-v3 and LeaveGroup v0-v1 are just this. */
+struct kreq_member {
+	struct kreq_str group_id;
+	int32_t generation_id;
+	struct kreq_str member_id;
+	struct kreq_str group_instance_id;
+};
+
+/* JoinGroup v0-v5. */
+struct kreq_protocol {
+	struct kreq_str name;
+	const uint8_t *meta; /* into the frame */
+	int32_t meta_len;
+};
+struct kreq_join_group {
+	struct kreq_member m;     /* generation_id -1 */
+	int32_t session_timeout_ms;
+	int32_t rebalance_timeout_ms; /* v1+; the session timeout before */
+	struct kreq_str protocol_type;
+	int32_t nprotocols;
+	struct kreq_protocol *protocols;
+};
+
+/* SyncGroup v0-v3. */
+struct kreq_assignment {
+	struct kreq_str member_id;
+	const uint8_t *bytes; /* into the frame */
+	int32_t len;
+};
+struct kreq_sync_group {
+	struct kreq_member m;
+	int32_t n;
+	struct kreq_assignment *assignments;
+};
+
+/* OffsetCommit v2-v5. */
+struct kreq_offset_commit_part {
+	uint32_t topic;
+	int32_t partition;
+	int64_t offset;
+	struct kreq_str metadata; /* may be null */
+};
+struct kreq_offset_commit {
+	struct kreq_member m;
+	int64_t retention_time_ms; /* v2-v4; -1 after */
+	struct kc_topic *topics;
+	uint32_t ntopics, nparts;
+	struct kreq_offset_commit_part *parts;
+};
+
+/* OffsetFetch v1-v4. */
+struct kreq_offset_fetch_part {
+	uint32_t topic;
+	int32_t partition;
+};
+struct kreq_offset_fetch {
+	struct kreq_str group_id;
+	bool all; /* v2+: topics null, every partition the group committed */
+	struct kc_topic *topics;
+	uint32_t ntopics, nparts;
+	struct kreq_offset_fetch_part *parts;
+};
+
+/* DescribeGroups v0-v2 (ListGroups v0-v2 has no body). */
+struct kreq_describe_groups {
+	int32_t n;
+	struct kreq_str *groups;
+};
+
 /* One request frame, parsed. Pointers into the frame live as long as the frame. */
 struct kafka_request {
 	const uint8_t *frame;    /* what was parsed (offsets like rec_off are into it) */
@@ -129,6 +215,13 @@ struct kafka_request {
 		struct kreq_metadata metadata;
 		struct kreq_create_topics create_topics;
 		struct kreq_delete_topics delete_topics;
+		struct kreq_find_coordinator find_coordinator;
+		struct kreq_join_group join_group;
+		struct kreq_sync_group sync_group;
+		struct kreq_member member; /* Heartbeat, LeaveGroup */
+		struct kreq_offset_commit offset_commit;
+		struct kreq_offset_fetch offset_fetch;
+		struct kreq_describe_groups describe_groups;
 	} u;                     /* by h.api_key; ApiVersions v0-v2 has no body */
 };
 

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_groups.c — consumer groups end to end: local members split a 4-partition topic and
- * the survivor takes all of it, with every message consumed; a member that dies leaves at
- * once; committed offsets across a broker restart (old offset files too); the group
- * requests of a raw local session, with their errors and malformed messages; the CLI.
+ * test_groups.c — consumer groups end to end: two `kcat -G` members split a 4-partition
+ * topic and the survivor of a SIGKILL takes all of it, with every message consumed; a
+ * local member and kcat in one group; local members alone (and one that dies); committed
+ * offsets and metadata across a broker restart (old offset files too); the group APIs
+ * byte by byte from a raw client, with their errors and malformed frames; the CLI.
  * Waits are bounded ("eventually, within a generous bound"); nothing asserts on time.
  */
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -42,6 +44,11 @@ static int64_t mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool have_kcat(void)
+{
+	return tu_sh("command -v kcat >/dev/null 2>&1") == 0;
 }
 
 /* ---- a broker with its Kafka endpoint --------------------------------------------------- */
@@ -131,6 +138,21 @@ static bool seen_all(const struct seen *s, const int64_t *hwm, int nparts)
 	return true;
 }
 
+/* Lines "<partition> <offset> ..." of a file into s. */
+static void seen_file(struct seen *s, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char line[256];
+	while (f && fgets(line, sizeof(line), f)) {
+		int32_t p;
+		int64_t o;
+		if (strchr(line, '\n') && sscanf(line, "%" SCNd32 " %" SCNd64, &p, &o) == 2)
+			seen_add(s, p, o);
+	}
+	if (f)
+		fclose(f);
+}
+
 static void hwms(struct gb *g, const char *topic, int64_t *hwm, int nparts)
 {
 	struct pagebus_topic_desc *d;
@@ -139,6 +161,63 @@ static void hwms(struct gb *g, const char *topic, int64_t *hwm, int nparts)
 	for (int p = 0; p < nparts; p++)
 		hwm[p] = d->parts[p].hwm;
 	pagebus_topic_desc_free(d);
+}
+
+/* ---- kcat -G members ------------------------------------------------------------------- */
+
+struct kcat {
+	pid_t pid;
+	char out[700], err[700];
+};
+
+/* kcat -G group topic, printing "%p %o %s" unbuffered to k->out, its log to k->err. */
+static void kcat_start(struct kcat *k, struct gb *g, const char *name, const char *group, const char *topic)
+{
+	snprintf(k->out, sizeof(k->out), "%s/%s.out", g->f->root, name);
+	snprintf(k->err, sizeof(k->err), "%s/%s.err", g->f->root, name);
+	char broker[64];
+	snprintf(broker, sizeof(broker), "127.0.0.1:%d", g->port);
+	pid_t parent = getpid();
+	k->pid = fork();
+	assert_true(k->pid >= 0);
+	if (k->pid == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(127);
+		if (!freopen(k->out, "w", stdout) || !freopen(k->err, "w", stderr))
+			_exit(127);
+		execlp("kcat", "kcat", "-b", broker, "-G", group, "-u", "-X", "session.timeout.ms=6000", "-X",
+		       "auto.commit.interval.ms=500", "-X", "auto.offset.reset=earliest", "-f", "%p %o %s\n", topic,
+		       (char *)NULL);
+		_exit(127);
+	}
+}
+
+static void kcat_kill(struct kcat *k, int sig)
+{
+	if (k->pid <= 0)
+		return;
+	kill(k->pid, sig);
+	waitpid(k->pid, NULL, 0);
+	k->pid = -1;
+}
+
+/* The partitions of kcat's last "assigned:" line as a bit mask (0 before the first). */
+static unsigned kcat_assigned(const struct kcat *k)
+{
+	size_t len;
+	char *log = (char *)tu_read_file(k->err, &len);
+	unsigned mask = 0;
+	if (!log)
+		return 0;
+	log[len] = '\0';
+	char *last = NULL;
+	for (char *at = strstr(log, "assigned:"); at; at = strstr(at + 1, "assigned:"))
+		last = at;
+	for (char *p = last; p && *p && *p != '\n'; p++)
+		if (*p == '[')
+			mask |= 1u << atoi(p + 1);
+	free(log);
+	return mask;
 }
 
 /* ---- the group as the broker describes it ------------------------------------------------- */
@@ -192,6 +271,86 @@ static bool split_among(const struct view *v, int n)
 
 /* ---- cases --------------------------------------------------------------------------------- */
 
+/*
+ * Two kcat -G members on a 4-partition topic get disjoint partitions covering all four;
+ * after a SIGKILL of one, the other owns all four (the coordinator's session timeout
+ * removes the dead member), and every message produced before and after is consumed by
+ * one of them; committed offsets reach the high watermarks.
+ */
+static void test_groups_two_kcat_members_split_and_survivor_takes_all(void **state)
+{
+	(void)state;
+	if (!have_kcat())
+		skip();
+	struct gb *g = gb_start("grp-kcat", "3000");
+	assert_int_equal(pagebus_topic_create(g->pb, "orders", NPARTS), 0);
+	produce(g, "orders", "a", 200, NPARTS);
+	struct kcat a, b;
+	kcat_start(&a, g, "a", "g1", "orders");
+	kcat_start(&b, g, "b", "g1", "orders");
+	struct view v;
+	int64_t end = mono_ms() + EVENTUALLY_S * 1000;
+	unsigned ma = 0, mb = 0;
+	while (mono_ms() < end) {
+		ma = kcat_assigned(&a);
+		mb = kcat_assigned(&b);
+		if (describe(g, "g1", &v) && split_among(&v, 2) && ma && mb && (ma | mb) == 0xf && !(ma & mb))
+			break;
+		usleep(100000);
+	}
+	assert_true(split_among(&v, 2));
+	assert_int_equal(ma & mb, 0);
+	assert_int_equal(ma | mb, 0xf);
+	for (int i = 0; i < 2; i++) /* each side holds what the coordinator says it holds */
+		assert_true(v.owned[i] == ma || v.owned[i] == mb);
+
+	int64_t hwm[NPARTS];
+	struct seen *seen = calloc(1, sizeof(*seen));
+	assert_non_null(seen);
+	hwms(g, "orders", hwm, NPARTS);
+	while (mono_ms() < end) {
+		seen_file(seen, a.out);
+		seen_file(seen, b.out);
+		if (seen_all(seen, hwm, NPARTS))
+			break;
+		usleep(100000);
+	}
+	assert_true(seen_all(seen, hwm, NPARTS));
+
+	kcat_kill(&b, SIGKILL);
+	produce(g, "orders", "b", 200, NPARTS);
+	hwms(g, "orders", hwm, NPARTS);
+	end = mono_ms() + EVENTUALLY_S * 1000;
+	while (mono_ms() < end) {
+		if (describe(g, "g1", &v) && split_among(&v, 1) && kcat_assigned(&a) == 0xf)
+			break;
+		usleep(200000);
+	}
+	assert_true(split_among(&v, 1));
+	assert_int_equal(kcat_assigned(&a), 0xf);
+	while (mono_ms() < end) {
+		seen_file(seen, a.out);
+		if (seen_all(seen, hwm, NPARTS))
+			break;
+		usleep(100000);
+	}
+	assert_true(seen_all(seen, hwm, NPARTS)); /* nothing skipped */
+	/* kcat commits what it printed (auto commit every 500 ms) */
+	while (mono_ms() < end) {
+		bool done = describe(g, "g1", &v);
+		for (int p = 0; done && p < NPARTS; p++)
+			done = v.committed[p] == hwm[p];
+		if (done)
+			break;
+		usleep(100000);
+	}
+	for (int p = 0; p < NPARTS; p++)
+		assert_int_equal(v.committed[p], hwm[p]);
+	kcat_kill(&a, SIGTERM);
+	free(seen);
+	gb_stop(g);
+}
+
 struct cb_log {
 	int assigned, revoked;
 	unsigned mask; /* partitions held after the last callback */
@@ -235,6 +394,56 @@ static int poll_into(struct pagebus_group_consumer *m, struct seen *s, int ms)
 		seen_add(s, msgs[i].partition, msgs[i].offset);
 	}
 	return n;
+}
+
+/* A local member and a kcat member in one group: disjoint partitions covering the topic,
+ * everything consumed between them; when the local one leaves, kcat gets all four. */
+static void test_groups_local_member_and_kcat_share_a_group(void **state)
+{
+	(void)state;
+	if (!have_kcat())
+		skip();
+	struct gb *g = gb_start("grp-mixed", "3000");
+	assert_int_equal(pagebus_topic_create(g->pb, "mixed", NPARTS), 0);
+	produce(g, "mixed", "m", 120, NPARTS);
+	struct kcat k;
+	kcat_start(&k, g, "k", "g2", "mixed");
+	struct cb_log log = { 0 };
+	struct pagebus_group_consumer *m = subscribe(g, "g2", "mixed", &log, PAGEBUS_ASSIGN_RANGE);
+	struct seen *seen = calloc(1, sizeof(*seen));
+	assert_non_null(seen);
+	int64_t hwm[NPARTS];
+	hwms(g, "mixed", hwm, NPARTS);
+	struct view v;
+	bool split = false;
+	int64_t end = mono_ms() + EVENTUALLY_S * 1000;
+	while (mono_ms() < end) {
+		poll_into(m, seen, 100);
+		unsigned km = kcat_assigned(&k);
+		split = describe(g, "g2", &v) && split_among(&v, 2) && log.mask && km &&
+			(log.mask | km) == 0xf && !(log.mask & km);
+		seen_file(seen, k.out);
+		if (split && seen_all(seen, hwm, NPARTS))
+			break;
+	}
+	assert_true(split);
+	assert_true(seen_all(seen, hwm, NPARTS));
+	struct pagebus_topic_partition tp[NPARTS];
+	int n = pagebus_group_assignment(m, tp, NPARTS);
+	assert_true(n >= 1 && n <= 3);
+	for (int i = 0; i < n; i++) {
+		assert_string_equal(tp[i].topic, "mixed");
+		assert_true(log.mask & (1u << tp[i].partition));
+	}
+	pagebus_group_close(m);
+	assert_int_equal(log.revoked, 1);
+	end = mono_ms() + EVENTUALLY_S * 1000;
+	while (mono_ms() < end && !(describe(g, "g2", &v) && split_among(&v, 1) && kcat_assigned(&k) == 0xf))
+		usleep(100000);
+	assert_int_equal(kcat_assigned(&k), 0xf);
+	kcat_kill(&k, SIGTERM);
+	free(seen);
+	gb_stop(g);
 }
 
 /* Two local members (round-robin) split the topic and read all of it; when one closes the
@@ -558,9 +767,440 @@ static void test_groups_local_requests_get_their_errors(void **state)
 	gb_stop(g);
 }
 
+/* ---- raw Kafka requests ------------------------------------------------------------------------ */
 
-/* Committed offsets (a member's commits, and an offset file of the format before
- * metadata) come back exactly after a broker restart. */
+static int32_t g_corr = 100;
+
+/* Sends w on fd and reads its response: the frame (free it) with *r at the body. */
+static uint8_t *roundtrip(int fd, struct kc_writer *w, struct kc_reader *r)
+{
+	int32_t corr = g_corr - 1, got;
+	assert_int_equal(kx_send(fd, w), 0);
+	uint8_t *b = kx_recv(fd, &got, r);
+	assert_non_null(b);
+	assert_int_equal(got, corr);
+	return b;
+}
+
+static void start(struct kc_writer *w, int16_t key, int16_t version)
+{
+	assert_int_equal(kx_start(w, key, version, g_corr++, "test-groups"), 0);
+}
+
+static void w_bytes(struct kc_writer *w, const void *p, size_t n)
+{
+	kc_w_i32(w, (int32_t)n);
+	kc_w_raw(w, p, n);
+}
+
+/* A JoinGroup request (not read back): "consumer" with one protocol "range" = meta. */
+static void join_send(int fd, int16_t version, const char *group, const char *member, int32_t session,
+		      const char *ptype, const char *meta)
+{
+	struct kc_writer w;
+	start(&w, 11, version);
+	kc_w_cstr(&w, group);
+	kc_w_i32(&w, session);
+	if (version >= 1)
+		kc_w_i32(&w, 10000);
+	kc_w_cstr(&w, member);
+	if (version >= 5)
+		kc_w_string(&w, NULL, -1);
+	kc_w_cstr(&w, ptype);
+	kc_w_i32(&w, 1);
+	kc_w_cstr(&w, "range");
+	w_bytes(&w, meta, strlen(meta));
+	assert_int_equal(kx_send(fd, &w), 0);
+}
+
+struct join_answer {
+	int16_t error;
+	int32_t generation;
+	char protocol[64], leader[256], member[256];
+	int32_t members;
+	char meta0[64];
+};
+
+static void join_read(int fd, int16_t version, struct join_answer *a)
+{
+	struct kc_reader r;
+	int32_t corr;
+	uint8_t *b = kx_recv(fd, &corr, &r);
+	assert_non_null(b);
+	const char *s;
+	int len;
+	memset(a, 0, sizeof(*a));
+	if (version >= 2)
+		kc_i32(&r, "throttle");
+	a->error = kc_i16(&r, "error");
+	a->generation = kc_i32(&r, "generation");
+	kc_string(&r, "protocol", false, &s, &len);
+	snprintf(a->protocol, sizeof(a->protocol), "%.*s", len, s);
+	kc_string(&r, "leader", false, &s, &len);
+	snprintf(a->leader, sizeof(a->leader), "%.*s", len, s);
+	kc_string(&r, "member", false, &s, &len);
+	snprintf(a->member, sizeof(a->member), "%.*s", len, s);
+	a->members = kc_i32(&r, "members");
+	for (int32_t i = 0; i < a->members; i++) {
+		const uint8_t *m;
+		int32_t ml;
+		kc_string(&r, "member id", false, &s, &len);
+		if (version >= 5)
+			kc_string(&r, "instance", true, &s, &len);
+		kc_bytes(&r, "metadata", false, &m, &ml);
+		if (i == 0 && ml > 0)
+			snprintf(a->meta0, sizeof(a->meta0), "%.*s", ml, (const char *)m);
+	}
+	assert_false(kc_failed(&r));
+	assert_int_equal(kc_left(&r), 0);
+	free(b);
+}
+
+static int16_t error_only(int fd, int16_t key, int16_t version, const char *group, int32_t generation,
+			  const char *member)
+{
+	struct kc_writer w;
+	struct kc_reader r;
+	start(&w, key, version);
+	kc_w_cstr(&w, group);
+	if (key != 13)
+		kc_w_i32(&w, generation);
+	kc_w_cstr(&w, member);
+	if (key == 12 && version >= 3)
+		kc_w_string(&w, NULL, -1);
+	uint8_t *b = roundtrip(fd, &w, &r);
+	if (version >= 1)
+		kc_i32(&r, "throttle");
+	int16_t err = kc_i16(&r, "error");
+	assert_false(kc_failed(&r));
+	free(b);
+	return err;
+}
+
+#define HEARTBEAT(fd, group, gen, member) error_only(fd, 12, 3, group, gen, member)
+#define LEAVE(fd, group, member) error_only(fd, 13, 1, group, 0, member)
+
+/* SyncGroup v3 with (member, bytes) for the leader, or no assignments: error and bytes. */
+static int16_t sync_call(int fd, const char *group, int32_t gen, const char *member, const char *assign,
+			 char *got, size_t cap)
+{
+	struct kc_writer w;
+	struct kc_reader r;
+	start(&w, 14, 3);
+	kc_w_cstr(&w, group);
+	kc_w_i32(&w, gen);
+	kc_w_cstr(&w, member);
+	kc_w_string(&w, NULL, -1);
+	kc_w_i32(&w, assign ? 1 : 0);
+	if (assign) {
+		kc_w_cstr(&w, member);
+		w_bytes(&w, assign, strlen(assign));
+	}
+	uint8_t *b = roundtrip(fd, &w, &r);
+	kc_i32(&r, "throttle");
+	int16_t err = kc_i16(&r, "error");
+	const uint8_t *a;
+	int32_t len;
+	kc_bytes(&r, "assignment", false, &a, &len);
+	assert_false(kc_failed(&r));
+	snprintf(got, cap, "%.*s", len, (const char *)a);
+	free(b);
+	return err;
+}
+
+/* OffsetCommit v5 of one partition of topic: its error. */
+static int16_t commit_one(int fd, const char *group, int32_t gen, const char *member, const char *topic,
+			  int32_t part, int64_t off, const char *meta, int meta_len)
+{
+	struct kc_writer w;
+	struct kc_reader r;
+	start(&w, 8, 5);
+	kc_w_cstr(&w, group);
+	kc_w_i32(&w, gen);
+	kc_w_cstr(&w, member);
+	kc_w_i32(&w, 1);
+	kc_w_cstr(&w, topic);
+	kc_w_i32(&w, 1);
+	kc_w_i32(&w, part);
+	kc_w_i64(&w, off);
+	kc_w_string(&w, meta, meta_len);
+	uint8_t *b = roundtrip(fd, &w, &r);
+	kc_i32(&r, "throttle");
+	assert_int_equal(kc_i32(&r, "topics"), 1);
+	const char *s;
+	int len;
+	kc_string(&r, "name", false, &s, &len);
+	assert_int_equal(kc_i32(&r, "partitions"), 1);
+	assert_int_equal(kc_i32(&r, "index"), part);
+	int16_t err = kc_i16(&r, "error");
+	assert_false(kc_failed(&r));
+	assert_int_equal(kc_left(&r), 0);
+	free(b);
+	return err;
+}
+
+/* OffsetFetch v4 of (topic, part): committed offset and metadata (into meta). */
+static int64_t fetch_one(int fd, const char *group, const char *topic, int32_t part, char *meta, size_t cap)
+{
+	struct kc_writer w;
+	struct kc_reader r;
+	start(&w, 9, 4);
+	kc_w_cstr(&w, group);
+	kc_w_i32(&w, 1);
+	kc_w_cstr(&w, topic);
+	kc_w_i32(&w, 1);
+	kc_w_i32(&w, part);
+	uint8_t *b = roundtrip(fd, &w, &r);
+	kc_i32(&r, "throttle");
+	assert_int_equal(kc_i32(&r, "topics"), 1);
+	const char *s;
+	int len;
+	kc_string(&r, "name", false, &s, &len);
+	assert_int_equal(kc_i32(&r, "partitions"), 1);
+	assert_int_equal(kc_i32(&r, "index"), part);
+	int64_t off = kc_i64(&r, "offset");
+	kc_string(&r, "metadata", true, &s, &len);
+	snprintf(meta, cap, "%.*s", len > 0 ? len : 0, s ? s : "");
+	assert_int_equal(kc_i16(&r, "error"), 0);
+	assert_int_equal(kc_i16(&r, "top error"), 0);
+	assert_false(kc_failed(&r));
+	free(b);
+	return off;
+}
+
+/* ApiVersions advertises the group APIs at the fact sheet's ranges. */
+static void check_api_versions(int fd)
+{
+	static const int16_t want[][3] = { { 8, 2, 5 },	 { 9, 1, 4 },  { 10, 0, 2 }, { 11, 0, 5 }, { 12, 0, 3 },
+					   { 13, 0, 1 }, { 14, 0, 3 }, { 15, 0, 2 }, { 16, 0, 2 } };
+	struct kc_writer w;
+	struct kc_reader r;
+	start(&w, 18, 0);
+	uint8_t *b = roundtrip(fd, &w, &r);
+	assert_int_equal(kc_i16(&r, "error"), 0);
+	int32_t n = kc_i32(&r, "n");
+	int found = 0;
+	for (int32_t i = 0; i < n; i++) {
+		int16_t key = kc_i16(&r, "key"), min = kc_i16(&r, "min"), max = kc_i16(&r, "max");
+		for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++)
+			if (key == want[k][0]) {
+				assert_int_equal(min, want[k][1]);
+				assert_int_equal(max, want[k][2]);
+				found++;
+			}
+	}
+	assert_int_equal(found, 9);
+	free(b);
+}
+
+/* FindCoordinator v2: error, and node/host/port into the out parameters. */
+static int16_t find_coordinator(int fd, const char *key, int8_t type, int32_t *node, int32_t *port)
+{
+	struct kc_writer w;
+	struct kc_reader r;
+	start(&w, 10, 2);
+	kc_w_cstr(&w, key);
+	kc_w_i8(&w, type);
+	uint8_t *b = roundtrip(fd, &w, &r);
+	kc_i32(&r, "throttle");
+	int16_t err = kc_i16(&r, "error");
+	const char *s;
+	int len;
+	kc_string(&r, "message", true, &s, &len);
+	*node = kc_i32(&r, "node");
+	kc_string(&r, "host", false, &s, &len);
+	*port = kc_i32(&r, "port");
+	assert_false(kc_failed(&r));
+	free(b);
+	return err;
+}
+
+/*
+ * The group APIs from a raw client: versions, FindCoordinator, the MEMBER_ID_REQUIRED
+ * handshake, each error the coordinator answers (23, 25, 22, 27, 26, 24, 3, 12), the
+ * leader's assignment through SyncGroup, commits checked against the generation, a
+ * rebalance signalled by Heartbeat, LeaveGroup, DescribeGroups, ListGroups; malformed
+ * group requests close their connection and the broker keeps serving.
+ */
+static void test_groups_raw_protocol_and_errors(void **state)
+{
+	(void)state;
+	struct gb *g = gb_start("grp-raw", "0");
+	assert_int_equal(pagebus_topic_create(g->pb, "raw", 2), 0);
+	int fd = kx_connect(g->port, WAIT_S);
+	assert_true(fd >= 0);
+	check_api_versions(fd);
+	int32_t node, port;
+	assert_int_equal(find_coordinator(fd, "gx", 0, &node, &port), 0);
+	assert_int_equal(node, 0);
+	assert_int_equal(port, g->port);
+	assert_int_equal(find_coordinator(fd, "", 0, &node, &port), 24);
+	assert_int_equal(find_coordinator(fd, "gx", 1, &node, &port), 15);
+
+	/* v4+: a new member first gets its id with MEMBER_ID_REQUIRED */
+	struct join_answer a;
+	join_send(fd, 5, "gx", "", 10000, "consumer", "meta-1");
+	join_read(fd, 5, &a);
+	assert_int_equal(a.error, 79);
+	assert_true(!strncmp(a.member, "test-groups-", 12));
+	char m1[256];
+	snprintf(m1, sizeof(m1), "%s", a.member);
+	join_send(fd, 5, "gx", "bogus", 10000, "consumer", "meta-1");
+	join_read(fd, 5, &a);
+	assert_int_equal(a.error, 25);
+	join_send(fd, 5, "gx", m1, 1000, "consumer", "meta-1"); /* below group.min.session.timeout.ms */
+	join_read(fd, 5, &a);
+	assert_int_equal(a.error, 26);
+	join_send(fd, 5, "", "", 10000, "consumer", "meta-1");
+	join_read(fd, 5, &a);
+	assert_int_equal(a.error, 24);
+	join_send(fd, 5, "gx", m1, 10000, "consumer", "meta-1");
+	join_read(fd, 5, &a);
+	assert_int_equal(a.error, 0);
+	assert_int_equal(a.generation, 1);
+	assert_string_equal(a.protocol, "range");
+	assert_string_equal(a.leader, m1);
+	assert_string_equal(a.member, m1);
+	assert_int_equal(a.members, 1);
+	assert_string_equal(a.meta0, "meta-1");
+
+	/* CompletingRebalance: commits wait for the leader's assignment */
+	assert_int_equal(commit_one(fd, "gx", 1, m1, "raw", 0, 5, "", 0), 27);
+	char got[64];
+	assert_int_equal(sync_call(fd, "gx", 2, m1, "A1", got, sizeof(got)), 22);
+	assert_int_equal(sync_call(fd, "gx", 1, "nobody", "A1", got, sizeof(got)), 25);
+	assert_int_equal(sync_call(fd, "gx", 1, m1, "A1", got, sizeof(got)), 0);
+	assert_string_equal(got, "A1");
+	assert_int_equal(sync_call(fd, "gx", 1, m1, NULL, got, sizeof(got)), 0); /* Stable: again */
+	assert_string_equal(got, "A1");
+	assert_int_equal(HEARTBEAT(fd, "gx", 1, m1), 0);
+	assert_int_equal(HEARTBEAT(fd, "gx", 0, m1), 22);
+	assert_int_equal(HEARTBEAT(fd, "gx", 1, "nobody"), 25);
+	assert_int_equal(HEARTBEAT(fd, "nogroup", 1, m1), 25);
+
+	/* commits: checked against member and generation, then per partition */
+	assert_int_equal(commit_one(fd, "gx", 1, m1, "raw", 0, 5, "", 0), 0);
+	assert_int_equal(commit_one(fd, "gx", 7, m1, "raw", 0, 6, "", 0), 22);
+	assert_int_equal(commit_one(fd, "gx", 1, "nobody", "raw", 0, 6, "", 0), 25);
+	assert_int_equal(commit_one(fd, "gx", -1, "", "raw", 0, 6, "", 0), 25); /* not a member, group active */
+	assert_int_equal(commit_one(fd, "gx", 1, m1, "nosuch", 0, 6, "", 0), 3);
+	assert_int_equal(commit_one(fd, "gx", 1, m1, "raw", 9, 6, "", 0), 3);
+	static char big[5000];
+	memset(big, 'm', sizeof(big));
+	assert_int_equal(commit_one(fd, "gx", 1, m1, "raw", 1, 6, big, (int)sizeof(big)), 12);
+	char meta[64];
+	assert_int_equal(fetch_one(fd, "gx", "raw", 0, meta, sizeof(meta)), 5);
+	assert_string_equal(meta, "");
+	assert_int_equal(fetch_one(fd, "gx", "raw", 1, meta, sizeof(meta)), -1);
+
+	/* a second member with another protocol type cannot join; one that can starts a
+	 * rebalance, which the first learns from its heartbeat */
+	int fd2 = kx_connect(g->port, WAIT_S);
+	assert_true(fd2 >= 0);
+	join_send(fd2, 0, "gx", "", 10000, "other", "meta-2");
+	join_read(fd2, 0, &a);
+	assert_int_equal(a.error, 23);
+	join_send(fd2, 0, "gx", "", 10000, "consumer", "meta-2"); /* v0: no MEMBER_ID_REQUIRED */
+	int64_t end = mono_ms() + EVENTUALLY_S * 1000;
+	int16_t hb = 0;
+	while (mono_ms() < end && (hb = HEARTBEAT(fd, "gx", 1, m1)) == 0)
+		usleep(20000);
+	assert_int_equal(hb, 27);
+	assert_int_equal(commit_one(fd, "gx", 1, m1, "raw", 0, 7, "", 0), 0); /* still accepted */
+	join_send(fd, 5, "gx", m1, 10000, "consumer", "meta-1");
+	struct join_answer a2;
+	join_read(fd, 5, &a);
+	join_read(fd2, 0, &a2);
+	assert_int_equal(a.error, 0);
+	assert_int_equal(a2.error, 0);
+	assert_int_equal(a.generation, 2);
+	assert_int_equal(a2.generation, 2);
+	assert_string_equal(a.leader, m1); /* the leader stays */
+	assert_int_equal(a.members, 2);
+	assert_int_equal(a2.members, 0); /* only the leader sees the members */
+	assert_string_equal(a2.leader, m1);
+
+	/* DescribeGroups v0: the rebalance in progress, two members; ListGroups names it */
+	struct kc_writer w;
+	struct kc_reader r;
+	start(&w, 15, 0);
+	kc_w_i32(&w, 2);
+	kc_w_cstr(&w, "gx");
+	kc_w_cstr(&w, "unknown-group");
+	uint8_t *b = roundtrip(fd, &w, &r);
+	assert_int_equal(kc_i32(&r, "groups"), 2);
+	const char *s;
+	int len;
+	assert_int_equal(kc_i16(&r, "error"), 0);
+	kc_string(&r, "group", false, &s, &len);
+	kc_string(&r, "state", false, &s, &len);
+	assert_int_equal(len, (int)strlen("CompletingRebalance"));
+	assert_memory_equal(s, "CompletingRebalance", (size_t)len);
+	kc_string(&r, "protocol_type", false, &s, &len);
+	assert_memory_equal(s, "consumer", (size_t)len);
+	kc_string(&r, "protocol", false, &s, &len);
+	assert_int_equal(kc_i32(&r, "members"), 2);
+	free(b);
+	start(&w, 16, 1);
+	b = roundtrip(fd, &w, &r);
+	kc_i32(&r, "throttle");
+	assert_int_equal(kc_i16(&r, "error"), 0);
+	int32_t ng = kc_i32(&r, "groups");
+	bool listed = false;
+	for (int32_t i = 0; i < ng; i++) {
+		kc_string(&r, "group", false, &s, &len);
+		listed |= len == 2 && !memcmp(s, "gx", 2);
+		kc_string(&r, "protocol_type", false, &s, &len);
+	}
+	assert_false(kc_failed(&r));
+	assert_true(listed);
+	free(b);
+
+	assert_int_equal(LEAVE(fd, "gx", "nobody"), 25);
+	assert_int_equal(LEAVE(fd, "gx", m1), 0);
+	close(fd2); /* its member stays until its session expires: Kafka members outlive connections */
+	/* a join held for that member's rejoin, on a connection that closes meanwhile: the
+	 * coordinator drops the wait */
+	int fd3 = kx_connect(g->port, WAIT_S);
+	assert_true(fd3 >= 0);
+	join_send(fd3, 0, "gx", "", 10000, "consumer", "meta-3");
+	usleep(100000);
+	close(fd3);
+
+	/* malformed group requests close the connection; the broker keeps serving */
+	start(&w, 11, 5);
+	kc_w_cstr(&w, "gx");
+	kc_w_i32(&w, 10000); /* and nothing more */
+	assert_int_equal(kx_send(fd, &w), 0);
+	assert_true(kx_closed(fd));
+	close(fd);
+	fd = kx_connect(g->port, WAIT_S);
+	start(&w, 14, 3);
+	kc_w_cstr(&w, "gx");
+	kc_w_i32(&w, 2);
+	kc_w_cstr(&w, "m");
+	kc_w_string(&w, NULL, -1);
+	kc_w_i32(&w, 0x7fffffff); /* assignments the frame cannot hold */
+	assert_int_equal(kx_send(fd, &w), 0);
+	assert_true(kx_closed(fd));
+	close(fd);
+	fd = kx_connect(g->port, WAIT_S);
+	start(&w, 8, 5); /* OffsetCommit with a negative topic count */
+	kc_w_cstr(&w, "gx");
+	kc_w_i32(&w, -1);
+	kc_w_cstr(&w, "");
+	kc_w_i32(&w, -5);
+	assert_int_equal(kx_send(fd, &w), 0);
+	assert_true(kx_closed(fd));
+	close(fd);
+	fd = kx_connect(g->port, WAIT_S);
+	check_api_versions(fd);
+	close(fd);
+	gb_stop(g); /* a clean exit: nothing leaked or crashed (make asan) */
+}
+
+/* Committed offsets (local commits and Kafka commits with metadata, and an offset file of
+ * the format before metadata) come back exactly after a broker restart. */
 static void test_groups_committed_offsets_survive_restart(void **state)
 {
 	(void)state;
@@ -604,11 +1244,25 @@ static void test_groups_committed_offsets_survive_restart(void **state)
 	assert_int_equal(got, 10);
 	assert_int_equal(pagebus_group_commit(m), 0);
 	pagebus_group_close(m);
+	/* Kafka commits from outside group management, with metadata */
+	int fd = kx_connect(g->port, WAIT_S);
+	assert_true(fd >= 0);
+	static const char meta1[] = "meta one", meta2[] = "m%2 \xc3\xbc\t";
+	assert_int_equal(commit_one(fd, "kafka group/1", -1, "", "r", 0, 3, meta1, (int)strlen(meta1)), 0);
+	assert_int_equal(commit_one(fd, "kafka group/1", -1, "", "r", 1, 7, meta2, (int)strlen(meta2)), 0);
+	close(fd);
+
 	gb_restart(g, "0");
-	struct view v;
-	assert_true(describe(g, "g5", &v));
-	assert_int_equal(v.committed[0], 5);
-	assert_int_equal(v.committed[1], 5);
+	fd = kx_connect(g->port, WAIT_S);
+	assert_true(fd >= 0);
+	char meta[64];
+	assert_int_equal(fetch_one(fd, "kafka group/1", "r", 0, meta, sizeof(meta)), 3);
+	assert_string_equal(meta, meta1);
+	assert_int_equal(fetch_one(fd, "kafka group/1", "r", 1, meta, sizeof(meta)), 7);
+	assert_string_equal(meta, meta2);
+	assert_int_equal(fetch_one(fd, "g5", "r", 0, meta, sizeof(meta)), 5);
+	assert_int_equal(fetch_one(fd, "g5", "r", 1, meta, sizeof(meta)), 5);
+	close(fd);
 	/* a member of g5 after the restart resumes there: nothing left to read */
 	m = subscribe(g, "g5", "r", &log, PAGEBUS_ASSIGN_RANGE);
 	memset(seen, 0, sizeof(*seen));
@@ -685,11 +1339,14 @@ int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_groups_raw_protocol_and_errors),
 		cmocka_unit_test(test_groups_local_requests_get_their_errors),
 		cmocka_unit_test(test_groups_committed_offsets_survive_restart),
 		cmocka_unit_test(test_groups_two_local_members_share_and_take_over),
 		cmocka_unit_test(test_groups_local_member_that_dies_leaves_at_once),
 		cmocka_unit_test(test_groups_cli_consume_list_describe_stat),
+		cmocka_unit_test(test_groups_two_kcat_members_split_and_survivor_takes_all),
+		cmocka_unit_test(test_groups_local_member_and_kcat_share_a_group),
 	};
 	return cmocka_run_group_tests_name("groups", tests, NULL, NULL);
 }

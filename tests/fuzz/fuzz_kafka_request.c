@@ -2,8 +2,8 @@
 /*
  * fuzz_kafka_request.c — the Kafka request parser (kafka_request_parse: the header and the
  * body of every supported API and version) on arbitrary frames. Invariants: one of the
- * documented results; a malformed frame names the field; a parsed request's strings and
- * record ranges lie inside the frame, its topics cover its partitions in order without a
+ * documented results; a malformed frame names the field; a parsed request's strings,
+ * byte fields (group metadata, assignments) and record ranges lie inside the frame, its topics cover its partitions in order without a
  * gap, no request holds more than KC_MAX_ELEMENTS array elements, and everything it
  * allocated is freed (LeakSanitizer).
  */
@@ -21,6 +21,22 @@ static void check_str(const uint8_t *data, size_t size, const struct kreq_str *s
 	}
 	FUZZ_CHECK(s->len >= 0 && (const uint8_t *)s->s >= data && (size_t)s->len <= size &&
 		   (const uint8_t *)s->s + s->len <= data + size);
+}
+
+/* Bytes of the frame (len -1: none, where the field is not nullable an empty one). */
+static void check_bytes(const uint8_t *data, size_t size, const uint8_t *b, int32_t len)
+{
+	FUZZ_CHECK(len >= -1);
+	if (len > 0)
+		FUZZ_CHECK(b >= data && (size_t)len <= size && b + len <= data + size);
+}
+
+/* A group member's fields: group and member ids inside the frame, instance id nullable. */
+static void check_member(const uint8_t *data, size_t size, const struct kreq_member *m)
+{
+	check_str(data, size, &m->group_id, false);
+	check_str(data, size, &m->member_id, false);
+	check_str(data, size, &m->group_instance_id, true);
 }
 
 /* Topics [first, first + n) tile the partitions in order; names are C strings. */
@@ -93,7 +109,60 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (int32_t i = 0; i < req.u.delete_topics.n; i++)
 			check_str(data, size, &req.u.delete_topics.names[i], false);
 		break;
+	case KAFKA_FIND_COORDINATOR:
+		check_str(data, size, &req.u.find_coordinator.key, false);
+		break;
+	case KAFKA_HEARTBEAT:
+	case KAFKA_LEAVE_GROUP:
+		check_member(data, size, &req.u.member);
+		break;
+	case KAFKA_JOIN_GROUP: {
+		const struct kreq_join_group *m = &req.u.join_group;
+		check_member(data, size, &m->m);
+		check_str(data, size, &m->protocol_type, false);
+		FUZZ_CHECK(m->nprotocols >= 0 && m->nprotocols <= KC_MAX_ELEMENTS);
+		for (int32_t i = 0; i < m->nprotocols; i++) {
+			check_str(data, size, &m->protocols[i].name, false);
+			check_bytes(data, size, m->protocols[i].meta, m->protocols[i].meta_len);
+		}
+		break;
+	}
+	case KAFKA_SYNC_GROUP: {
+		const struct kreq_sync_group *m = &req.u.sync_group;
+		check_member(data, size, &m->m);
+		FUZZ_CHECK(m->n >= 0 && m->n <= KC_MAX_ELEMENTS);
+		for (int32_t i = 0; i < m->n; i++) {
+			check_str(data, size, &m->assignments[i].member_id, false);
+			check_bytes(data, size, m->assignments[i].bytes, m->assignments[i].len);
+		}
+		break;
+	}
+	case KAFKA_OFFSET_COMMIT: {
+		const struct kreq_offset_commit *m = &req.u.offset_commit;
+		check_member(data, size, &m->m);
+		check_topics(m->topics, m->ntopics, m->nparts);
+		for (uint32_t i = 0; i < m->nparts; i++) {
+			FUZZ_CHECK(m->parts[i].topic < m->ntopics);
+			check_str(data, size, &m->parts[i].metadata, true);
+		}
+		break;
+	}
+	case KAFKA_OFFSET_FETCH: {
+		const struct kreq_offset_fetch *m = &req.u.offset_fetch;
+		check_str(data, size, &m->group_id, false);
+		FUZZ_CHECK(!m->all || (req.h.api_version >= 2 && !m->ntopics && !m->nparts));
+		check_topics(m->topics, m->ntopics, m->nparts);
+		for (uint32_t i = 0; i < m->nparts; i++)
+			FUZZ_CHECK(m->parts[i].topic < m->ntopics);
+		break;
+	}
+	case KAFKA_DESCRIBE_GROUPS:
+		FUZZ_CHECK(req.u.describe_groups.n >= 0 && req.u.describe_groups.n <= KC_MAX_ELEMENTS);
+		for (int32_t i = 0; i < req.u.describe_groups.n; i++)
+			check_str(data, size, &req.u.describe_groups.groups[i], false);
+		break;
 	case KAFKA_API_VERSIONS:
+	case KAFKA_LIST_GROUPS:
 		break;
 	default:
 		FUZZ_CHECK(0);

@@ -169,6 +169,83 @@ static void kafka_header(struct kc_writer *w, int16_t key, int16_t version)
 	kc_w_cstr(w, "seed");
 }
 
+/* The group APIs as librdkafka sends them (kcat -G), at the advertised maxima. */
+static void group_seeds(void)
+{
+	struct kc_writer w;
+	kafka_header(&w, KAFKA_FIND_COORDINATOR, 2);
+	kc_w_cstr(&w, "billing");
+	kc_w_i8(&w, 0);
+	kafka_frame("find-coordinator-v2", &w);
+	kafka_header(&w, KAFKA_JOIN_GROUP, 5);
+	kc_w_cstr(&w, "billing");
+	kc_w_i32(&w, 45000);
+	kc_w_i32(&w, 300000);
+	kc_w_cstr(&w, "");
+	kc_w_string(&w, NULL, -1);
+	kc_w_cstr(&w, "consumer");
+	kc_w_i32(&w, 2);
+	kc_w_cstr(&w, "range");
+	kc_w_i32(&w, 20);
+	kc_w_raw(&w, "\0\0\0\0\0\1\0\6orders\xff\xff\xff\xff", 20);
+	kc_w_cstr(&w, "roundrobin");
+	kc_w_i32(&w, 0);
+	kafka_frame("join-group-v5", &w);
+	kafka_header(&w, KAFKA_SYNC_GROUP, 3);
+	kc_w_cstr(&w, "billing");
+	kc_w_i32(&w, 1);
+	kc_w_cstr(&w, "rdkafka-1");
+	kc_w_string(&w, NULL, -1);
+	kc_w_i32(&w, 1);
+	kc_w_cstr(&w, "rdkafka-1");
+	kc_w_i32(&w, 4);
+	kc_w_raw(&w, "\0\0\0\0", 4);
+	kafka_frame("sync-group-v3", &w);
+	kafka_header(&w, KAFKA_HEARTBEAT, 3);
+	kc_w_cstr(&w, "billing");
+	kc_w_i32(&w, 1);
+	kc_w_cstr(&w, "rdkafka-1");
+	kc_w_string(&w, NULL, -1);
+	kafka_frame("heartbeat-v3", &w);
+	kafka_header(&w, KAFKA_LEAVE_GROUP, 1);
+	kc_w_cstr(&w, "billing");
+	kc_w_cstr(&w, "rdkafka-1");
+	kafka_frame("leave-group-v1", &w);
+	kafka_header(&w, KAFKA_OFFSET_COMMIT, 5);
+	kc_w_cstr(&w, "billing");
+	kc_w_i32(&w, 1);
+	kc_w_cstr(&w, "rdkafka-1");
+	kc_w_i32(&w, 1);
+	kc_w_cstr(&w, "orders");
+	kc_w_i32(&w, 2);
+	for (int p = 0; p < 2; p++) {
+		kc_w_i32(&w, p);
+		kc_w_i64(&w, 42);
+		if (p)
+			kc_w_string(&w, NULL, -1);
+		else
+			kc_w_cstr(&w, "");
+	}
+	kafka_frame("offset-commit-v5", &w);
+	kafka_header(&w, KAFKA_OFFSET_FETCH, 4);
+	kc_w_cstr(&w, "billing");
+	kc_w_i32(&w, 1);
+	kc_w_cstr(&w, "orders");
+	kc_w_i32(&w, 1);
+	kc_w_i32(&w, 0);
+	kafka_frame("offset-fetch-v4", &w);
+	kafka_header(&w, KAFKA_OFFSET_FETCH, 2);
+	kc_w_cstr(&w, "billing");
+	kc_w_i32(&w, -1);
+	kafka_frame("offset-fetch-v2-all", &w);
+	kafka_header(&w, KAFKA_DESCRIBE_GROUPS, 2);
+	kc_w_i32(&w, 1);
+	kc_w_cstr(&w, "billing");
+	kafka_frame("describe-groups-v2", &w);
+	kafka_header(&w, KAFKA_LIST_GROUPS, 2);
+	kafka_frame("list-groups-v2", &w);
+}
+
 static void kafka_seeds(void)
 {
 	struct kc_writer w;
@@ -253,6 +330,7 @@ static void kafka_seeds(void)
 	kc_w_raw(&w, "1.7", 3);
 	kc_w_i8(&w, 0);
 	kafka_frame("api-versions-v3-probe", &w);
+	group_seeds();
 }
 
 /* ---- recovery ---------------------------------------------------------------------------------- */
