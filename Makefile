@@ -140,7 +140,7 @@ $(CRASH_TEST): $(BUILD)/tests/crash/logcheck.o
 $(BUILD)/tests/crash/%.o: ALL_CFLAGS += -Itests
 SOAK_ITERATIONS ?= 200
 soak: all
-	$(Q)BUILD=$(BUILD) $(CRASH_TEST) --soak $(SOAK_ITERATIONS) $(if $(SEED),--seed $(SEED))
+	$(Q)PAGEBUS_STRICT_FDS=1 BUILD=$(BUILD) $(CRASH_TEST) --soak $(SOAK_ITERATIONS) $(if $(SEED),--seed $(SEED))
 
 # tests/fuzz/: libFuzzer targets fuzz_<target>.c. `make fuzz` builds them with clang
 # (-fsanitize=fuzzer,address,undefined, objects in build/fuzz) and runs each for
